@@ -1,0 +1,22 @@
+import { loadSpec } from '../../spec/load-spec.js';
+import { checkJob } from '../../execute/prepare-run.js';
+import { parseLogicalDate, todayUtc } from '../../spec/template.js';
+import { errorMessage } from '../../errors.js';
+import { print, type CommandIO } from '../io.js';
+
+/** batchinfer validate <spec...>: spec, model signature and source header checked; nothing written. */
+export async function validateCommand(specPaths: string[], flags: { date?: string }, io: CommandIO): Promise<number> {
+  const logicalDate = flags.date ? parseLogicalDate(flags.date) : todayUtc();
+  let bad = 0;
+  for (const p of specPaths) {
+    try {
+      const spec = loadSpec(p, io.cwd);
+      const { model, outputs } = await checkJob(spec, logicalDate, '');
+      print(io.stdout, `${spec.specLabel}: ok (job ${spec.name}, model ${model.version}, ${outputs.length} result columns -> ${spec.sink.schema}.${spec.sink.table})`);
+    } catch (err) {
+      bad++;
+      print(io.stderr, errorMessage(err));
+    }
+  }
+  return bad ? 2 : 0;
+}

@@ -1,0 +1,11 @@
+/** What a command may touch of the outside world: passed in so tests can call commands directly. */
+export interface CommandIO {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** aborted on SIGINT/SIGTERM by the entry point */
+  signal?: AbortSignal;
+}
+
+export const print = (s: NodeJS.WritableStream, line: string) => s.write(line + '\n');

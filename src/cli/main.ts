@@ -1,0 +1,92 @@
+import { Command, CommanderError } from 'commander';
+import { UsageError, errorMessage } from '../errors.js';
+import type { CommandIO } from './io.js';
+
+/**
+ * The one exit point's logic: returns the exit code (0 ok, 1 run failed or unexpected error,
+ * 2 usage or spec error). Only bin/batchinfer.js calls process.exit. Signals are handled here.
+ */
+export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise<number> {
+  const controller = new AbortController();
+  const full: CommandIO = { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr, signal: controller.signal, ...io };
+  let code = 0;
+  const program = new Command('batchinfer')
+    .description('Scheduled batch inference: CSV or Postgres rows through an ONNX model, exactly-once results in Postgres')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => full.stdout.write(s), writeErr: (s) => full.stderr.write(s) })
+    .showHelpAfterError('(run batchinfer --help for usage)');
+
+  program
+    .command('run')
+    .description('score a job now, in this process (one scoring thread per core)')
+    .argument('<spec>', 'job spec, e.g. jobs/wine.yaml')
+    .option('--date <YYYY-MM-DD>', 'logical date of the run ({{ds}}); default: today (UTC)')
+    .option('--json', 'print the outcome as one JSON object on stdout')
+    .option('--fresh', 'start a new run even if an unfinished one for this date could be resumed')
+    .option('--threads <n>', 'scoring threads (env BATCHINFER_THREADS; default: one per core; 0 = main thread)')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (spec: string, flags) => {
+      code = await (await import('./commands/run.js')).runCommand(spec, flags, full);
+    });
+
+  program
+    .command('validate')
+    .description('check specs, model signatures and source headers; writes nothing')
+    .argument('<spec...>', 'job specs')
+    .option('--date <YYYY-MM-DD>', 'logical date used to resolve {{ds}} in paths; default: today (UTC)')
+    .action(async (specs: string[], flags) => {
+      code = await (await import('./commands/validate.js')).validateCommand(specs, flags, full);
+    });
+
+  program
+    .command('inspect')
+    .description("show a model's inputs and outputs with types and shapes")
+    .argument('<model>', 'ONNX model file')
+    .option('--json', 'print as JSON')
+    .action(async (model: string, flags) => {
+      code = await (await import('./commands/inspect.js')).inspectCommand(model, flags, full);
+    });
+
+  program
+    .command('db')
+    .description('manage the embedded PostgreSQL server (used when DATABASE_URL is unset)')
+    .argument('<action>', 'start | stop | status | url (url prints the database in use, for psql)')
+    .option('--database-url <url>', 'results database (env DATABASE_URL)')
+    .action(async (action: string, flags) => {
+      code = await (await import('./commands/db.js')).dbCommand(action, flags, full);
+    });
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      full.stderr.write(`\nbatchinfer: ${sig}: finishing the chunks in flight, then stopping (again to force)\n`);
+      controller.abort();
+    } else {
+      full.stderr.write(`batchinfer: ${sig} again: exiting now; run again to resume\n`);
+      process.exit(130);
+    }
+  };
+  if (!io.signal) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const debug = Boolean(full.env.DEBUG);
+    if (err instanceof UsageError) {
+      full.stderr.write(`batchinfer: ${err.message}\n`);
+      if (debug) full.stderr.write(`${err.stack}\n`);
+      return 2;
+    }
+    full.stderr.write(`batchinfer: ${errorMessage(err)}\n`);
+    full.stderr.write(debug ? `${(err as Error)?.stack}\n` : 'batchinfer: (set DEBUG=1 for the stack trace)\n');
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

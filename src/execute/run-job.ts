@@ -1,0 +1,43 @@
+import { UsageError } from '../errors.js';
+import { finishRun, type RunOutcome } from '../runs/finish-run.js';
+import type { RunTrigger } from '../runs/ledger.js';
+import type { JobSpec } from '../spec/job-spec.js';
+import pg from 'pg';
+import { runInline } from './inline-executor.js';
+import { prepareRun } from './prepare-run.js';
+
+export interface RunJobOptions {
+  spec: JobSpec;
+  logicalDate: string;
+  trigger: RunTrigger;
+  databaseUrl: string;
+  /** scoring threads (default: one per core, chosen by the CLI); 0 = this thread */
+  threads: number;
+  fresh?: boolean;
+  /** called once the run is planned or resumed */
+  onStart?: (info: { runId: number; resumed: boolean; chunks: number; plannedRows: number | undefined }) => void;
+  onRows?: (rows: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Plan (or resume) a run, score its chunks in-process, and record the outcome. */
+export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
+  const started = Date.now();
+  const prepared = await prepareRun(opts);
+  opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pending.length, plannedRows: undefined });
+  const result = await runInline({ databaseUrl: opts.databaseUrl, runId: prepared.run.runId, chunks: prepared.pending, threads: opts.threads, onRows: opts.onRows, signal: opts.signal });
+  const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer finish' });
+  await client.connect();
+  try {
+    const outcome = await finishRun(client, prepared.run, {
+      resumed: prepared.resumed,
+      durationS: (Date.now() - started) / 1000,
+      ...(opts.signal?.aborted ? { status: 'cancelled' as const, error: 'cancelled: interrupted before all chunks were done; run again to resume' } : {}),
+    });
+    // A spec or model mismatch found while scoring is the user's to fix, not a run failure to retry.
+    if (result.firstError instanceof UsageError) throw result.firstError;
+    return outcome;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,32 @@
+import { createRequire } from 'node:module';
+import type { InferenceSession } from 'onnxruntime-node';
+import { UsageError, errorMessage } from '../errors.js';
+
+type Ort = typeof import('onnxruntime-node');
+let ortModule: Ort | undefined;
+/** onnxruntime-node loaded lazily: commands that never score (db, validate of a bad spec) skip its start-up cost. */
+export function ort(): Ort {
+  ortModule ??= createRequire(import.meta.url)('onnxruntime-node') as Ort;
+  return ortModule;
+}
+
+const sessions = new Map<string, Promise<InferenceSession>>();
+
+/**
+ * One session per model file per thread, kept for the thread's life: creating and releasing sessions
+ * repeatedly leaks in onnxruntime-node (microsoft/onnxruntime#25325). One intra-op thread, because
+ * batchinfer runs one scoring thread per core already.
+ */
+export function getSession(modelPath: string): Promise<InferenceSession> {
+  let s = sessions.get(modelPath);
+  if (!s) {
+    s = ort()
+      .InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' })
+      .catch((err: unknown) => {
+        sessions.delete(modelPath);
+        throw new UsageError(`${modelPath}: cannot load ONNX model: ${errorMessage(err).split('\n')[0]}`);
+      });
+    sessions.set(modelPath, s);
+  }
+  return s;
+}

@@ -1,0 +1,90 @@
+import type pg from 'pg';
+import { defaults } from '../defaults.js';
+import type { RunRecord, RunStatus } from './ledger.js';
+
+/** A run's result, as data: printed by --json exactly as held here, and the same numbers sit in batchinfer.runs. */
+export interface RunOutcome {
+  run_id: number;
+  job: string;
+  logical_date: string;
+  trigger: string;
+  status: RunStatus;
+  rows_read: number;
+  rows_scored: number;
+  rows_rejected: number;
+  chunks_total: number;
+  chunks_done: number;
+  resumed: boolean;
+  model_version: string;
+  result_table: string;
+  duration_s: number;
+  error: string | null;
+}
+
+/** Allowed rejects for a run: a fraction (< 1) of rows read, or a count (>= 1). */
+export function rejectBudget(maxRejected: number, rowsRead: number): number {
+  return maxRejected < 1 ? Math.floor(maxRejected * rowsRead) : Math.floor(maxRejected);
+}
+
+/**
+ * Derive the run's status and counts from its chunks (idempotent: calling it twice gives the same
+ * answer) and record them. A run with unfinished chunks failed with the first chunk error; a run
+ * over its reject budget failed with the first reasons.
+ */
+export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { resumed: boolean; status?: RunStatus; error?: string; /** wall time of this attempt; default: since the run first started */ durationS?: number }): Promise<RunOutcome> {
+  const { rows } = await client.query<{ total: string; done: string; read: string; scored: string; rejected: string }>(
+    `SELECT count(*) AS total, count(*) FILTER (WHERE status = 'done') AS done,
+            coalesce(sum(rows_read) FILTER (WHERE status = 'done'), 0) AS read,
+            coalesce(sum(rows_scored) FILTER (WHERE status = 'done'), 0) AS scored,
+            coalesce(sum(rows_rejected) FILTER (WHERE status = 'done'), 0) AS rejected
+       FROM batchinfer.chunks WHERE run_id = $1`,
+    [run.runId],
+  );
+  const c = rows[0];
+  const [total, done, read, scored, rejected] = [c.total, c.done, c.read, c.scored, c.rejected].map(Number);
+  let status: RunStatus = opts.status ?? 'succeeded';
+  let error = opts.error ?? null;
+  if (status === 'succeeded' && done < total) {
+    status = 'failed';
+    const failed = await client.query<{ chunk: number; error: string }>(
+      `SELECT chunk, error FROM batchinfer.chunks WHERE run_id = $1 AND status = 'failed' ORDER BY finished_at LIMIT 1`,
+      [run.runId],
+    );
+    const first = failed.rows[0];
+    error = `${total - done} of ${total} chunks not done${first ? `; chunk ${first.chunk}: ${first.error}` : ''}`;
+  }
+  if (status === 'succeeded') {
+    const budget = rejectBudget(run.spec.maxRejected, read);
+    if (rejected > budget) {
+      status = 'failed';
+      const first = await client.query<{ line: string | null; key: string | null; reason: string }>(
+        `SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = $1 ORDER BY chunk, line LIMIT $2`,
+        [run.runId, defaults.firstRejectReasons],
+      );
+      const reasons = first.rows.map((r) => `${r.line !== null ? `line ${r.line}` : `key ${r.key}`}: ${r.reason}`).join('; ');
+      error = `${rejected} of ${read} rows rejected, over max_rejected ${run.spec.maxRejected} (${budget} allowed); first: ${reasons}. All in batchinfer.rejects WHERE run_id = ${run.runId}`;
+    }
+  }
+  const upd = await client.query<{ duration_s: number }>(
+    `UPDATE batchinfer.runs SET status = $2, rows_read = $3, rows_scored = $4, rows_rejected = $5, error = $6, finished_at = now()
+      WHERE run_id = $1 RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s`,
+    [run.runId, status, read, scored, rejected, error],
+  );
+  return {
+    run_id: run.runId,
+    job: run.job,
+    logical_date: run.logicalDate,
+    trigger: run.trigger,
+    status,
+    rows_read: read,
+    rows_scored: scored,
+    rows_rejected: rejected,
+    chunks_total: total,
+    chunks_done: done,
+    resumed: opts.resumed,
+    model_version: run.modelVersion,
+    result_table: run.resultTable,
+    duration_s: Math.round((opts.durationS ?? upd.rows[0]?.duration_s ?? 0) * 1000) / 1000,
+    error,
+  };
+}

@@ -1,0 +1,134 @@
+import type pg from 'pg';
+import type { JobSpec } from '../spec/job-spec.js';
+import type { ChunkRange } from '../sources/source.js';
+
+export type RunTrigger = 'manual' | 'schedule' | 'backfill';
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A run as the ledger holds it: enough for any worker to process its chunks. */
+export interface RunRecord {
+  runId: number;
+  job: string;
+  logicalDate: string;
+  trigger: RunTrigger;
+  status: RunStatus;
+  modelPath: string;
+  modelVersion: string;
+  modelSha256: string;
+  resultTable: string;
+  source: string;
+  sourceFingerprint: string;
+  spec: JobSpec;
+  chunksTotal: number;
+}
+
+interface RunRow {
+  run_id: string;
+  job: string;
+  logical_date: string;
+  trigger: RunTrigger;
+  status: RunStatus;
+  model_path: string;
+  model_version: string;
+  model_sha256: string;
+  result_table: string;
+  source: string;
+  source_fingerprint: string;
+  spec: JobSpec;
+  chunks_total: number;
+}
+
+const runColumns = `run_id, job, to_char(logical_date, 'YYYY-MM-DD') AS logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total`;
+
+function toRecord(r: RunRow): RunRecord {
+  return {
+    runId: Number(r.run_id),
+    job: r.job,
+    logicalDate: r.logical_date,
+    trigger: r.trigger,
+    status: r.status,
+    modelPath: r.model_path,
+    modelVersion: r.model_version,
+    modelSha256: r.model_sha256,
+    resultTable: r.result_table,
+    source: r.source,
+    sourceFingerprint: r.source_fingerprint,
+    spec: r.spec,
+    chunksTotal: r.chunks_total,
+  };
+}
+
+export async function loadRun(client: pg.ClientBase, runId: number): Promise<RunRecord> {
+  const { rows } = await client.query<RunRow>(`SELECT ${runColumns} FROM batchinfer.runs WHERE run_id = $1`, [runId]);
+  if (!rows[0]) throw new Error(`run ${runId} is not in batchinfer.runs`);
+  return toRecord(rows[0]);
+}
+
+export type NewRun = Omit<RunRecord, 'runId' | 'status' | 'chunksTotal'>;
+
+/**
+ * The newest unfinished run of the same job and date over the same input and model: resuming it
+ * redoes only the chunks that are not done.
+ */
+export async function findResumableRun(client: pg.ClientBase, run: NewRun): Promise<RunRecord | undefined> {
+  const { rows } = await client.query<RunRow>(
+    `SELECT ${runColumns} FROM batchinfer.runs WHERE job = $1 AND logical_date = $2 ORDER BY run_id DESC LIMIT 1`,
+    [run.job, run.logicalDate],
+  );
+  const last = rows[0] && toRecord(rows[0]);
+  if (!last || last.status === 'succeeded') return undefined;
+  const same = last.modelSha256 === run.modelSha256 && last.sourceFingerprint === run.sourceFingerprint && last.resultTable === run.resultTable && sameSpec(last.spec, run.spec);
+  return same ? last : undefined;
+}
+
+/** Insert the run and its planned chunks in one transaction. */
+export async function createRun(client: pg.ClientBase, run: NewRun, chunks: ChunkRange[]): Promise<RunRecord> {
+  await client.query('BEGIN');
+  try {
+    const { rows } = await client.query<RunRow>(
+      `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, started_at)
+       VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $11, now()) RETURNING ${runColumns}`,
+      [run.job, run.logicalDate, run.trigger, run.modelPath, run.modelVersion, run.modelSha256, run.resultTable, run.source, run.sourceFingerprint, JSON.stringify(run.spec), chunks.length],
+    );
+    const runId = Number(rows[0].run_id);
+    for (let i = 0; i < chunks.length; i += 5000) {
+      const part = chunks.slice(i, i + 5000);
+      await client.query(
+        `INSERT INTO batchinfer.chunks (run_id, chunk, range, planned_rows)
+         SELECT $1, * FROM unnest($2::int[], $3::jsonb[], $4::bigint[])`,
+        [runId, part.map((c) => c.chunk), part.map((c) => JSON.stringify(c.range)), part.map((c) => c.plannedRows ?? null)],
+      );
+    }
+    await client.query('COMMIT');
+    return toRecord(rows[0]);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function markRunning(client: pg.ClientBase, runId: number): Promise<void> {
+  await client.query(`UPDATE batchinfer.runs SET status = 'running', error = NULL, finished_at = NULL, started_at = coalesce(started_at, now()) WHERE run_id = $1`, [runId]);
+}
+
+export async function pendingChunks(client: pg.ClientBase, runId: number): Promise<number[]> {
+  const { rows } = await client.query<{ chunk: number }>(`SELECT chunk FROM batchinfer.chunks WHERE run_id = $1 AND status <> 'done' ORDER BY chunk`, [runId]);
+  return rows.map((r) => r.chunk);
+}
+
+export async function loadChunk(client: pg.ClientBase, runId: number, chunk: number): Promise<ChunkRange> {
+  const { rows } = await client.query<{ range: Record<string, unknown>; planned_rows: string | null }>(`SELECT range, planned_rows FROM batchinfer.chunks WHERE run_id = $1 AND chunk = $2`, [runId, chunk]);
+  if (!rows[0]) throw new Error(`chunk ${chunk} of run ${runId} is not in batchinfer.chunks`);
+  return { chunk, range: rows[0].range, plannedRows: rows[0].planned_rows === null ? undefined : Number(rows[0].planned_rows) };
+}
+
+export async function markChunkFailed(client: pg.ClientBase, runId: number, chunk: number, error: string): Promise<void> {
+  await client.query(`UPDATE batchinfer.chunks SET status = 'failed', error = $3, finished_at = now() WHERE run_id = $1 AND chunk = $2 AND status <> 'done'`, [runId, chunk, error]);
+}
+
+/** Specs compared as canonical JSON (jsonb reorders keys), ignoring how the spec path was spelled. */
+function sameSpec(a: JobSpec, b: JobSpec): boolean {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(canon) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([k, x]) => x !== undefined && k !== 'specLabel').sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, x]) => [k, canon(x)])) : v;
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+}

@@ -1,0 +1,94 @@
+import type { Tensor } from 'onnxruntime-node';
+import { UsageError } from '../errors.js';
+import type { OutputColumn } from '../model/signature.js';
+import type { RowBatch } from '../sources/source.js';
+import { CopyWriter, writeInt8Text } from './copy-binary.js';
+
+const enum Kind {
+  F32,
+  F64,
+  I64,
+  I32,
+  I16,
+  Bool,
+  Str,
+}
+
+const kinds: Record<string, Kind> = {
+  float32: Kind.F32,
+  float64: Kind.F64,
+  int64: Kind.I64,
+  uint32: Kind.I64,
+  int32: Kind.I32,
+  uint16: Kind.I32,
+  int16: Kind.I16,
+  int8: Kind.I16,
+  uint8: Kind.I16,
+  bool: Kind.Bool,
+  string: Kind.Str,
+};
+
+interface Column {
+  kind: Kind;
+  data: ArrayLike<unknown>;
+  stride: number;
+  offset: number;
+}
+
+/** Check each output's per-row width against the spec, once per batch (symbolic dims are only known now). */
+function columnsOf(outputs: OutputColumn[], results: Record<string, Tensor>, n: number): Column[] {
+  return outputs.map((o) => {
+    const t = results[o.output];
+    const stride = t.data.length / n;
+    if (!Number.isInteger(stride) || stride < 1) throw new UsageError(`output "${o.output}" returned ${t.data.length} values for ${n} rows (shape [${t.dims.join(', ')}]); batchinfer needs a leading batch dimension`);
+    if (o.index === undefined && stride !== 1) throw new UsageError(`outputs.${o.column}: output "${o.output}" returned shape [${t.dims.join(', ')}] (${stride} values per row); add index: 0..${stride - 1}`);
+    if (o.index !== undefined && o.index >= stride) throw new UsageError(`outputs.${o.column}.index: ${o.index} is out of range for output "${o.output}" of shape [${t.dims.join(', ')}]; use 0..${stride - 1}`);
+    return { kind: kinds[o.type], data: t.data as ArrayLike<unknown>, stride, offset: o.index ?? 0 };
+  });
+}
+
+/**
+ * Append one binary COPY tuple per scored row: key, passthrough, outputs, provenance (pre-encoded).
+ */
+export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bigint', outputs: OutputColumn[], results: Record<string, Tensor>, provenance: Buffer): void {
+  const n = batch.n;
+  const cols = columnsOf(outputs, results, n);
+  const fields = 1 + batch.passthrough.length + cols.length + 4;
+  const bigintKey = keyType === 'bigint';
+  for (let r = 0; r < n; r++) {
+    w.tupleStart(fields);
+    if (bigintKey) writeInt8Text(w, batch.keys[r]);
+    else w.text(batch.keys[r]);
+    for (let p = 0; p < batch.passthrough.length; p++) {
+      w.text(batch.passthrough[p][r]);
+    }
+    for (let c = 0; c < cols.length; c++) {
+      const col = cols[c];
+      const v = col.data[r * col.stride + col.offset];
+      switch (col.kind) {
+        case Kind.F32:
+          w.float4(v as number);
+          break;
+        case Kind.F64:
+          w.float8(v as number);
+          break;
+        case Kind.I64:
+          w.int8(BigInt(v as bigint | number));
+          break;
+        case Kind.I32:
+          w.int4(v as number);
+          break;
+        case Kind.I16:
+          w.int2(v as number);
+          break;
+        case Kind.Bool:
+          w.bool(Boolean(v));
+          break;
+        case Kind.Str:
+          w.text(String(v));
+          break;
+      }
+    }
+    w.raw(provenance);
+  }
+}

@@ -1,0 +1,223 @@
+import { isUtf8 } from 'node:buffer';
+import type { Reject, RowBatch } from './source.js';
+import type { RowLayout } from './row-layout.js';
+import { badNumberReason, parseNumber } from './parse-number.js';
+
+const QUOTE = 34;
+const COMMA = 44;
+const LF = 10;
+const CR = 13;
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
+
+export interface RecordOptions {
+  batchSize: number;
+  keyType: 'text' | 'bigint';
+  /** every key seen so far in this chunk (duplicates are rejects) */
+  seenKeys: Set<string>;
+}
+
+/**
+ * RFC 4180 records (quoted fields with commas, newlines and doubled quotes; CRLF or LF) parsed
+ * straight from bytes into a RowBatch: features into Float32Arrays, key and passthrough as strings.
+ * A record is either scored or rejected with its reason, line and raw text.
+ */
+export class CsvRecordParser {
+  readonly batch: RowBatch;
+  /** file line where the next record starts */
+  line: number;
+  private reason: string | null = null;
+  private key: string | null = null;
+  private lineAdd = 0;
+
+  constructor(
+    private readonly layout: RowLayout,
+    private readonly opts: RecordOptions,
+    firstLine: number,
+  ) {
+    this.line = firstLine;
+    this.batch = {
+      n: 0,
+      features: layout.inputWidths.map((w) => new Float32Array(opts.batchSize * w)),
+      keys: new Array<string>(opts.batchSize),
+      passthrough: Array.from({ length: Math.max(0, ...Array.from(layout.passthroughSlot)) + 1 }, () => new Array<string>(opts.batchSize)),
+      rejects: [],
+      lines: new Array<number>(opts.batchSize),
+    };
+  }
+
+  /** Start a new batch (the previous one has been consumed). */
+  reset(): void {
+    this.batch.n = 0;
+    this.batch.rejects = [];
+  }
+
+  get full(): boolean {
+    return this.batch.n >= this.opts.batchSize;
+  }
+
+  /**
+   * Parse records from buf[pos, limit) until the batch is full or no complete record is left.
+   * `final`: limit is the end of the chunk, so a last record without a line break ends there.
+   * Returns the position after the last complete record.
+   */
+  fill(buf: Buffer, pos: number, limit: number, final: boolean): number {
+    while (pos < limit && !this.full && this.batch.rejects.length < this.opts.batchSize) {
+      const next = this.parseRecord(buf, pos, limit, final);
+      if (next < 0) break;
+      pos = next;
+    }
+    return pos;
+  }
+
+  private parseRecord(buf: Buffer, start: number, limit: number, final: boolean): number {
+    // A blank line is not a record.
+    if (buf[start] === LF) {
+      this.line++;
+      return start + 1;
+    }
+    if (buf[start] === CR && start + 1 < limit && buf[start + 1] === LF) {
+      this.line++;
+      return start + 2;
+    }
+    const { layout } = this;
+    const r = this.batch.n;
+    this.reason = null;
+    this.key = null;
+    this.lineAdd = 0;
+    let p = start;
+    let field = 0;
+    let contentEnd: number;
+    for (;;) {
+      let fs: number;
+      let fe: number;
+      let escaped = false;
+      if (p < limit && buf[p] === QUOTE) {
+        fs = ++p;
+        for (;;) {
+          const q = buf.indexOf(QUOTE, p);
+          if (q < 0 || q >= limit) {
+            if (!final) return -1;
+            this.countLines(buf, p, limit);
+            this.reason ??= `unterminated quoted field ${field + 1}`;
+            fe = p = limit;
+            break;
+          }
+          this.countLines(buf, p, q);
+          if (q + 1 >= limit && !final) return -1;
+          if (buf[q + 1] === QUOTE) {
+            escaped = true;
+            p = q + 2;
+            continue;
+          }
+          fe = q;
+          p = q + 1;
+          break;
+        }
+        if (p + 1 >= limit && buf[p] === CR && !final) return -1;
+        if (p < limit && buf[p] !== COMMA && buf[p] !== LF && !(buf[p] === CR && buf[p + 1] === LF)) {
+          this.reason ??= `malformed quoted field ${field + 1}: text after the closing quote`;
+          while (p < limit && buf[p] !== COMMA && buf[p] !== LF) p++;
+          if (p >= limit && !final) return -1;
+        }
+      } else {
+        fs = p;
+        while (p < limit) {
+          const c = buf[p];
+          if (c === COMMA || c === LF) break;
+          p++;
+        }
+        if (p >= limit && !final) return -1;
+        fe = p;
+        if (fe > fs && buf[fe - 1] === CR && p < limit) fe--;
+      }
+      if (field < layout.columnCount && this.reason === null) this.field(field, buf, fs, fe, escaped, r);
+      field++;
+      if (p >= limit) {
+        contentEnd = limit;
+        break;
+      }
+      if (buf[p] === COMMA) {
+        p++;
+        continue;
+      }
+      if (buf[p] === CR) p++; // quoted field followed by CRLF
+      contentEnd = buf[p - 1] === CR && p - 1 >= start ? p - 1 : p;
+      p++;
+      break;
+    }
+    return this.finishRecord(buf, start, contentEnd, p, field, r);
+  }
+
+  private finishRecord(buf: Buffer, start: number, contentEnd: number, next: number, fields: number, r: number): number {
+    const { layout, batch } = this;
+    const line = this.line;
+    this.line += 1 + this.lineAdd;
+    let reason = fields !== layout.columnCount ? `expected ${layout.columnCount} fields, found ${fields}` : this.reason;
+    const key = this.key;
+    if (reason === null) {
+      if (key === null || key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
+      else if (this.opts.keyType === 'bigint' && !isInt8(key)) reason = `key "${key}" is not a 64-bit integer (key_type: bigint)`;
+      else if (this.opts.seenKeys.has(key)) reason = `duplicate key "${key}" (already seen in this run)`;
+    }
+    if (reason !== null) {
+      const reject: Reject = { line, key: key === '' ? null : key, reason, raw: buf.toString('utf8', start, contentEnd) };
+      batch.rejects.push(reject);
+    } else {
+      this.opts.seenKeys.add(key!);
+      batch.keys[r] = key!;
+      batch.lines![r] = line;
+      batch.n = r + 1;
+    }
+    return next;
+  }
+
+  private countLines(buf: Buffer, from: number, to: number): void {
+    for (let i = buf.indexOf(LF, from); i >= 0 && i < to; i = buf.indexOf(LF, i + 1)) this.lineAdd++;
+  }
+
+  private field(fi: number, buf: Buffer, fs: number, fe: number, escaped: boolean, r: number): void {
+    const { layout } = this;
+    const slots = layout.featureSlots[fi];
+    if (slots.length > 0) {
+      let v = escaped ? Number.NaN : parseNumber(buf, fs, fe);
+      if (escaped) {
+        const t = this.text(buf, fs, fe, true).trim();
+        if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) v = Number(t);
+      }
+      if (fe === fs || Number.isNaN(v) || !Number.isFinite(Math.fround(v))) {
+        this.reason = badNumberReason(this.text(buf, fs, fe, escaped), layout.names[fi]);
+        return;
+      }
+      for (let k = 0; k < slots.length; k++) {
+        const [ii, pos] = slots[k];
+        this.batch.features[ii][r * layout.inputWidths[ii] + pos] = v;
+      }
+    }
+    const pt = layout.passthroughSlot[fi];
+    if (fi === layout.keyIndex || pt >= 0) {
+      const s = this.text(buf, fs, fe, escaped);
+      if (s.includes('\uFFFD') && !isUtf8(buf.subarray(fs, fe))) {
+        this.reason = `invalid UTF-8 in column "${layout.names[fi]}"`;
+        return;
+      }
+      if (s.includes('\0')) {
+        this.reason = `NUL byte in column "${layout.names[fi]}"`;
+        return;
+      }
+      if (fi === layout.keyIndex) this.key = s;
+      if (pt >= 0) this.batch.passthrough[pt][r] = s;
+    }
+  }
+
+  private text(buf: Buffer, fs: number, fe: number, escaped: boolean): string {
+    const s = buf.toString('utf8', fs, fe);
+    return escaped ? s.replaceAll('""', '"') : s;
+  }
+}
+
+function isInt8(text: string): boolean {
+  if (!/^[+-]?\d{1,19}$/.test(text)) return false;
+  const v = BigInt(text);
+  return v >= INT8_MIN && v <= INT8_MAX;
+}

@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { SourceError, UsageError } from '../errors.js';
+import type { JobSpec } from '../spec/job-spec.js';
+import { buildLayout, type RowLayout } from './row-layout.js';
+import { CsvRecordParser } from './csv-records.js';
+import { planCsvChunks, readCsvHeader, type CsvChunkRange } from './plan-csv-chunks.js';
+import type { ChunkRange, RowBatch, Source } from './source.js';
+
+export interface CsvSourceOptions {
+  /** resolved file path (templates applied) */
+  file: string;
+  /** how the file is named in messages */
+  label: string;
+  readBytes: number;
+}
+
+export class CsvSource implements Source {
+  private layout?: RowLayout;
+
+  constructor(
+    private readonly spec: JobSpec,
+    private readonly opts: CsvSourceOptions,
+  ) {}
+
+  async fingerprint(): Promise<string> {
+    const st = await this.stat();
+    return `csv:${path.resolve(this.opts.file)}:${st.size}:${Math.round(st.mtimeMs)}`;
+  }
+
+  private async stat(): Promise<fs.Stats> {
+    try {
+      return await fs.promises.stat(this.opts.file);
+    } catch (err) {
+      throw new UsageError(`${this.spec.specLabel}: source.csv.path: cannot read ${this.opts.label} (${(err as NodeJS.ErrnoException).code}); check the path (relative to the spec file) and the --date`);
+    }
+  }
+
+  /** Header checked against the spec: every missing column reported with its spec path. */
+  async header(): Promise<RowLayout> {
+    if (this.layout) return this.layout;
+    await this.stat();
+    return this.useHeader(await readCsvHeader(this.opts.file));
+  }
+
+  private useHeader(header: string[]): RowLayout {
+    if (header.length === 0) throw new UsageError(`${this.opts.label}: the file is empty; expected a header row naming the columns`);
+    const { layout, missing } = buildLayout(this.spec, header);
+    if (missing.length)
+      throw new UsageError(
+        missing.map((m) => `${this.spec.specLabel}: ${m.path}: column "${m.column}" is not in ${this.opts.label} (its columns: ${header.join(', ')})`).join('\n'),
+      );
+    this.layout = layout;
+    return layout;
+  }
+
+  async check(): Promise<void> {
+    await this.header();
+  }
+
+  async plan(): Promise<ChunkRange[]> {
+    await this.stat();
+    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, this.opts.readBytes);
+    this.useHeader(plan.header);
+    return plan.chunks;
+  }
+
+  async *read(chunk: ChunkRange, signal?: AbortSignal): AsyncIterable<RowBatch> {
+    const layout = this.layout ?? (await this.header());
+    const range = chunk.range as unknown as CsvChunkRange;
+    const parser = new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new Set() }, range.firstLine);
+    let fd: fs.promises.FileHandle;
+    try {
+      fd = await fs.promises.open(this.opts.file, 'r');
+    } catch (err) {
+      throw new SourceError(`${this.opts.label}: cannot open (${(err as NodeJS.ErrnoException).code})`);
+    }
+    try {
+      let buf = Buffer.allocUnsafe(this.opts.readBytes);
+      let filePos = range.startByte;
+      let pos = 0;
+      let end = 0;
+      for (;;) {
+        signal?.throwIfAborted();
+        const final = filePos >= range.endByte;
+        pos = parser.fill(buf, pos, end, final);
+        const exhausted = final && pos >= end;
+        if (parser.full || parser.batch.rejects.length >= this.spec.batchSize || (exhausted && (parser.batch.n > 0 || parser.batch.rejects.length > 0))) {
+          yield parser.batch;
+          parser.reset();
+          continue;
+        }
+        if (exhausted) return;
+        // Need more bytes: keep the unfinished record, read the next window after it.
+        const left = end - pos;
+        if (left + this.opts.readBytes > buf.length && left > buf.length / 2) {
+          const bigger = Buffer.allocUnsafe(buf.length * 2);
+          buf.copy(bigger, 0, pos, end);
+          buf = bigger;
+        } else buf.copy(buf, 0, pos, end);
+        pos = 0;
+        end = left;
+        const want = Math.min(buf.length - end, range.endByte - filePos);
+        const { bytesRead } = await fd.read(buf, end, want, filePos);
+        if (bytesRead === 0 && want > 0) throw new SourceError(`${this.opts.label}: file shrank while reading (expected bytes up to ${range.endByte})`);
+        filePos += bytesRead;
+        end += bytesRead;
+      }
+    } finally {
+      await fd.close();
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,48 @@
+/** The port every row source implements (CSV file, Postgres query). */
+
+/** A contiguous slice of a run's input: the unit of queueing, retry and commit. `range` is source-specific and stored as jsonb. */
+export interface ChunkRange {
+  chunk: number;
+  range: Record<string, unknown>;
+  /** rows the planner counted in this chunk, when it knows */
+  plannedRows?: number;
+}
+
+/** An input row that could not be scored, kept with its reason. */
+export interface Reject {
+  /** file line where the record starts (header is line 1); null for sources without lines */
+  line: number | null;
+  key: string | null;
+  reason: string;
+  raw: string;
+}
+
+/**
+ * Rows for one session.run. Filled in place by the source and valid until the consumer asks for the
+ * next batch (sources reuse the arrays).
+ */
+export interface RowBatch {
+  /** scorable rows in this batch */
+  n: number;
+  /** one per model input, row-major, n * columns filled */
+  features: Float32Array[];
+  keys: string[];
+  /** one array per passthrough column, n values each */
+  passthrough: string[][];
+  /** rows read since the previous batch that were rejected */
+  rejects: Reject[];
+  /** first file line of each scorable row (for messages); null for sources without lines */
+  lines: number[] | null;
+}
+
+export interface Source {
+  /** Check that the input is reachable and has every column the spec names, without reading rows. */
+  check(): Promise<void>;
+  /** Split the input into chunks; also checks that every column the spec names exists. */
+  plan(): Promise<ChunkRange[]>;
+  /** Stream one chunk's rows in batches of at most batchSize scorable rows. */
+  read(chunk: ChunkRange, signal?: AbortSignal): AsyncIterable<RowBatch>;
+  /** Something that changes when the input changes (size, mtime, query text), to decide whether a failed run may resume. */
+  fingerprint(): Promise<string>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,48 @@
+/** The normalized job spec the code uses (what the user wrote lives in RawSpec). */
+export interface ModelInputSpec {
+  /** model input name */
+  name: string;
+  /** source columns, in tensor order */
+  columns: string[];
+}
+
+export interface OutputColumnSpec {
+  /** result column */
+  column: string;
+  /** model output name */
+  output: string;
+  /** position along the last axis, when the output holds several values per row */
+  index?: number;
+}
+
+export type SourceSpec =
+  | { kind: 'csv'; /** absolute path template ({{ds}}) */ path: string }
+  | { kind: 'postgres'; query: string; url?: string };
+
+export interface JobSpec {
+  name: string;
+  /** absolute path of the spec file */
+  specPath: string;
+  /** spec path as the user gave it, for messages */
+  specLabel: string;
+  model: { path: string; version?: string };
+  source: SourceSpec;
+  key: string;
+  keyType: 'text' | 'bigint';
+  inputs: ModelInputSpec[];
+  outputs: OutputColumnSpec[];
+  passthrough: string[];
+  sink: { schema: string; table: string };
+  batchSize: number;
+  chunkRows: number;
+  maxRejected: number;
+  schedule?: { cron: string; timezone: string };
+}
+
+/** Columns batchinfer adds to every result row; a spec can't use these names. */
+export const provenanceColumns = ['run_id', 'logical_date', 'model_version', 'scored_at'] as const;
+
+/** Every source column the job reads, each once, in a stable order. */
+export function sourceColumns(spec: JobSpec): string[] {
+  return [...new Set([spec.key, ...spec.inputs.flatMap((i) => i.columns), ...spec.passthrough])];
+}

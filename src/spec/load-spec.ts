@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { UsageError } from '../errors.js';
+import { rawSpecSchema, type RawSpec } from './schema.js';
+import { provenanceColumns, type JobSpec } from './job-spec.js';
+
+/** Load, validate and normalize a job spec. Throws one UsageError listing every problem, each with the file and key path. */
+export function loadSpec(specPath: string, cwd = process.cwd()): JobSpec {
+  const abs = path.resolve(cwd, specPath);
+  const label = path.relative(cwd, abs) || abs;
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${label}: cannot read job spec (${(err as NodeJS.ErrnoException).code ?? err}); pass the path of a jobs/*.yaml file`);
+  }
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const lines = doc.errors.map((e) => `${label}:${e.linePos?.[0]?.line ?? '?'}: YAML syntax: ${e.message.split('\n')[0]}`);
+    throw new UsageError(lines.join('\n'));
+  }
+  const parsed = rawSpecSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${label}: ${formatIssue(i)}`).join('\n'));
+  return normalize(parsed.data, abs, label);
+}
+
+function formatPath(p: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of p) out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
+  return out || '(top level)';
+}
+
+const knownKeys: Record<string, string[]> = {
+  '': Object.keys(rawSpecSchema.shape),
+  model: ['path', 'version'],
+  source: ['csv', 'postgres'],
+  sink: ['table'],
+  schedule: ['cron', 'timezone'],
+};
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    const parent = formatPath(issue.path);
+    return issue.keys
+      .map((k) => {
+        const where = issue.path.length ? `${parent}.${k}` : k;
+        const guess = closest(k, knownKeys[issue.path.join('.')] ?? []);
+        return `${where}: unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; remove it or fix its spelling`;
+      })
+      .join('\n' + '');
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `${formatPath(issue.path)}: is required (expected ${issue.expected})`;
+  return `${formatPath(issue.path)}: ${issue.message}`;
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0];
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j];
+      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length];
+}
+
+function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
+  const dir = path.dirname(abs);
+  const problems: string[] = [];
+  const resultColumns = new Map<string, string>();
+  const claim = (column: string, where: string) => {
+    const lower = column.toLowerCase();
+    if ((provenanceColumns as readonly string[]).includes(lower)) problems.push(`${where}: "${column}" is a column batchinfer adds to every row; pick another name`);
+    else if (resultColumns.has(lower)) problems.push(`${where}: result column "${column}" is also ${resultColumns.get(lower)}; names must be unique`);
+    else resultColumns.set(lower, where);
+  };
+  claim(raw.key, 'key');
+  raw.passthrough.forEach((c, i) => claim(c, `passthrough[${i}]`));
+  for (const column of Object.keys(raw.outputs)) claim(column, `outputs.${column}`);
+  if (problems.length) throw new UsageError(problems.map((p) => `${label}: ${p}`).join('\n'));
+
+  const [schema, table] = raw.sink.table.split('.');
+  return {
+    name: raw.name ?? path.basename(abs).replace(/\.ya?ml$/i, ''),
+    specPath: abs,
+    specLabel: label,
+    model: { path: path.resolve(dir, raw.model.path), version: raw.model.version },
+    source: raw.source.csv
+      ? { kind: 'csv', path: path.resolve(dir, raw.source.csv.path) }
+      : { kind: 'postgres', query: raw.source.postgres!.query, url: raw.source.postgres!.url },
+    key: raw.key,
+    keyType: raw.key_type,
+    inputs: Object.entries(raw.inputs).map(([name, columns]) => ({ name, columns })),
+    outputs: Object.entries(raw.outputs).map(([column, o]) => ({ column, output: o.output, index: o.index })),
+    passthrough: raw.passthrough,
+    sink: { schema, table },
+    batchSize: raw.batch_size,
+    chunkRows: raw.chunk_rows,
+    maxRejected: raw.max_rejected,
+    schedule: raw.schedule,
+  };
+}
