@@ -34,6 +34,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .description('check specs, model signatures and source headers; writes nothing')
     .argument('<spec...>', 'job specs')
     .option('--date <YYYY-MM-DD>', 'logical date used to resolve {{ds}} in paths; default: today (UTC)')
+    .option('--database-url <url>', 'database for Postgres sources without source.postgres.url (env DATABASE_URL)')
     .action(async (specs: string[], flags) => {
       code = await (await import('./commands/validate.js')).validateCommand(specs, flags, full);
     });

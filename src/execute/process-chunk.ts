@@ -49,6 +49,7 @@ async function attemptChunk(
 ): Promise<ChunkOutcome> {
   const { client, run, session, outputs } = ctx;
   const spec = run.spec;
+  let copy: ReturnType<typeof copyFrom> | undefined;
   await client.query('BEGIN');
   try {
     const lock = await client.query<{ status: string; rows_read: string; rows_scored: string; rows_rejected: string }>(
@@ -62,15 +63,15 @@ async function attemptChunk(
     }
     const table = qualified(spec.sink.schema, spec.sink.table);
     const columns = resultColumns(spec, outputs).map((c) => quoteIdent(c.name));
-    const copy = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT binary)`));
+    const stream = (copy = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT binary)`)));
     let copyError: Error | undefined;
-    copy.on('error', (err: Error) => (copyError ??= err));
+    stream.on('error', (err: Error) => (copyError ??= err));
     const write = async (b: Buffer) => {
       if (copyError) throw copyError;
-      if (!copy.write(b)) await new Promise<void>((resolve, reject) => {
+      if (!stream.write(b)) await new Promise<void>((resolve, reject) => {
         const onErr = (e: Error) => reject(e);
-        copy.once('drain', () => { copy.off('error', onErr); resolve(); });
-        copy.once('error', onErr);
+        stream.once('drain', () => { stream.off('error', onErr); resolve(); });
+        stream.once('error', onErr);
       });
     };
     const provenance = provenanceBytes(run.runId, run.logicalDate, run.modelVersion, new Date());
@@ -93,8 +94,8 @@ async function attemptChunk(
     await write(COPY_TRAILER);
     await new Promise<void>((resolve, reject) => {
       if (copyError) return reject(copyError);
-      copy.once('error', reject);
-      copy.end(() => resolve());
+      stream.once('error', reject);
+      stream.end(() => resolve());
     });
     await insertRejects(ctx, chunkNo, rejects);
     const rowsRejected = rejects.length;
@@ -105,10 +106,20 @@ async function attemptChunk(
     await client.query('COMMIT');
     return { chunk: chunkNo, skipped: false, rowsRead: rowsScored + rowsRejected, rowsScored, rowsRejected };
   } catch (err) {
+    // A COPY still open holds the connection: abort it (CopyFail) before the ROLLBACK can run.
+    if (copy && !copy.writableFinished) await abortCopy(copy, err as Error);
     await client.query('ROLLBACK').catch(() => undefined);
     if ((err as { code?: string }).code === '23505') throw new KeyConflict();
     throw err;
   }
+}
+
+function abortCopy(copy: ReturnType<typeof copyFrom>, err: Error): Promise<void> {
+  return new Promise((resolve) => {
+    copy.once('close', () => resolve());
+    copy.on('error', () => undefined);
+    copy.destroy(err);
+  });
 }
 
 function feeds(ctx: ChunkContext, batch: RowBatch): Record<string, Tensor> {

@@ -60,7 +60,9 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
     if (bigintKey) writeInt8Text(w, batch.keys[r]);
     else w.text(batch.keys[r]);
     for (let p = 0; p < batch.passthrough.length; p++) {
-      w.text(batch.passthrough[p][r]);
+      const v = batch.passthrough[p][r];
+      if (v === null) w.null();
+      else w.text(v);
     }
     for (let c = 0; c < cols.length; c++) {
       const col = cols[c];

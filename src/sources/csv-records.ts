@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Reject, RowBatch } from './source.js';
 import type { RowLayout } from './row-layout.js';
-import { badNumberReason, parseNumber } from './parse-number.js';
+import { badNumberReason, parseNumber, scanNumber, scanned } from './parse-number.js';
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -27,8 +27,13 @@ export class CsvRecordParser {
   /** file line where the next record starts */
   line: number;
   private reason: string | null = null;
+  private quoteProblem: string | null = null;
   private key: string | null = null;
   private lineAdd = 0;
+
+  /** per column: the model input it alone feeds (-1: not a plain single feature) and its position */
+  private readonly fastInput: Int32Array;
+  private readonly fastPos: Int32Array;
 
   constructor(
     private readonly layout: RowLayout,
@@ -36,11 +41,16 @@ export class CsvRecordParser {
     firstLine: number,
   ) {
     this.line = firstLine;
+    this.fastInput = new Int32Array(layout.columnCount).fill(-1);
+    this.fastPos = new Int32Array(layout.columnCount);
+    layout.featureSlots.forEach((slots, fi) => {
+      if (slots.length === 1 && fi !== layout.keyIndex && layout.passthroughSlot[fi] < 0) [this.fastInput[fi], this.fastPos[fi]] = slots[0];
+    });
     this.batch = {
       n: 0,
       features: layout.inputWidths.map((w) => new Float32Array(opts.batchSize * w)),
       keys: new Array<string>(opts.batchSize),
-      passthrough: Array.from({ length: Math.max(0, ...Array.from(layout.passthroughSlot)) + 1 }, () => new Array<string>(opts.batchSize)),
+      passthrough: Array.from({ length: layout.passthroughCount }, () => new Array<string>(opts.batchSize)),
       rejects: [],
       lines: new Array<number>(opts.batchSize),
     };
@@ -83,6 +93,7 @@ export class CsvRecordParser {
     const { layout } = this;
     const r = this.batch.n;
     this.reason = null;
+    this.quoteProblem = null;
     this.key = null;
     this.lineAdd = 0;
     let p = start;
@@ -99,13 +110,13 @@ export class CsvRecordParser {
           if (q < 0 || q >= limit) {
             if (!final) return -1;
             this.countLines(buf, p, limit);
-            this.reason ??= `unterminated quoted field ${field + 1}`;
+            this.quoteProblem ??= `unterminated quoted field ${field + 1}`;
             fe = p = limit;
             break;
           }
           this.countLines(buf, p, q);
           if (q + 1 >= limit && !final) return -1;
-          if (buf[q + 1] === QUOTE) {
+          if (q + 1 < limit && buf[q + 1] === QUOTE) {
             escaped = true;
             p = q + 2;
             continue;
@@ -115,13 +126,32 @@ export class CsvRecordParser {
           break;
         }
         if (p + 1 >= limit && buf[p] === CR && !final) return -1;
-        if (p < limit && buf[p] !== COMMA && buf[p] !== LF && !(buf[p] === CR && buf[p + 1] === LF)) {
-          this.reason ??= `malformed quoted field ${field + 1}: text after the closing quote`;
+        if (p < limit && buf[p] !== COMMA && buf[p] !== LF && !(buf[p] === CR && p + 1 < limit && buf[p + 1] === LF)) {
+          this.quoteProblem ??= `malformed quoted field ${field + 1}: text after the closing quote`;
           while (p < limit && buf[p] !== COMMA && buf[p] !== LF) p++;
           if (p >= limit && !final) return -1;
         }
       } else {
         fs = p;
+        // Hot path: a column that only feeds one feature slot is scanned and parsed in one pass.
+        const input = field < layout.columnCount ? this.fastInput[field] : -1;
+        if (input >= 0) {
+          const stop = scanNumber(buf, p);
+          const v = scanned.value;
+          const c = buf[stop];
+          if (v === v && stop > fs && stop < limit && (c === COMMA || c === LF || (c === CR && stop + 1 < limit && buf[stop + 1] === LF))) {
+            if (this.reason === null && this.quoteProblem === null) this.batch.features[input][r * layout.inputWidths[input] + this.fastPos[field]] = v;
+            p = c === CR ? stop + 1 : stop;
+            field++;
+            if (buf[p] === COMMA) {
+              p++;
+              continue;
+            }
+            contentEnd = c === CR ? stop : p;
+            p++;
+            break;
+          }
+        }
         while (p < limit) {
           const c = buf[p];
           if (c === COMMA || c === LF) break;
@@ -131,7 +161,7 @@ export class CsvRecordParser {
         fe = p;
         if (fe > fs && buf[fe - 1] === CR && p < limit) fe--;
       }
-      if (field < layout.columnCount && this.reason === null) this.field(field, buf, fs, fe, escaped, r);
+      if (field < layout.columnCount && this.reason === null && this.quoteProblem === null) this.field(field, buf, fs, fe, escaped, r);
       field++;
       if (p >= limit) {
         contentEnd = limit;
@@ -141,7 +171,7 @@ export class CsvRecordParser {
         p++;
         continue;
       }
-      if (buf[p] === CR) p++; // quoted field followed by CRLF
+      if (buf[p] === CR && p + 1 < limit) p++; // quoted field followed by CRLF
       contentEnd = buf[p - 1] === CR && p - 1 >= start ? p - 1 : p;
       p++;
       break;
@@ -153,7 +183,8 @@ export class CsvRecordParser {
     const { layout, batch } = this;
     const line = this.line;
     this.line += 1 + this.lineAdd;
-    let reason = fields !== layout.columnCount ? `expected ${layout.columnCount} fields, found ${fields}` : this.reason;
+    // A broken quote explains a wrong field count, so it is the reason given.
+    let reason = this.quoteProblem ?? (fields !== layout.columnCount ? `expected ${layout.columnCount} fields, found ${fields}` : this.reason);
     const key = this.key;
     if (reason === null) {
       if (key === null || key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
@@ -217,6 +248,15 @@ export class CsvRecordParser {
 }
 
 function isInt8(text: string): boolean {
+  // Up to 18 digits always fits; only 19-digit keys need the exact range check.
+  const n = text.length;
+  let i = text.charCodeAt(0) === 45 || text.charCodeAt(0) === 43 ? 1 : 0;
+  if (i === n) return false;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return false;
+  }
+  if (n <= 18) return true;
   if (!/^[+-]?\d{1,19}$/.test(text)) return false;
   const v = BigInt(text);
   return v >= INT8_MIN && v <= INT8_MAX;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { PostgresSource } from './postgres-source.js';
 import { defaults } from '../defaults.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { renderTemplate, templateVars } from '../spec/template.js';
@@ -7,11 +7,11 @@ import { CsvSource } from './csv-source.js';
 import type { Source } from './source.js';
 
 /** The source adapter a spec names, with the run's template variables applied. */
-export function openSource(spec: JobSpec, logicalDate: string, _opts: { databaseUrl: string }): Source {
+export function openSource(spec: JobSpec, logicalDate: string, opts: { databaseUrl: string }): Source {
   const vars = templateVars(logicalDate);
   if (spec.source.kind === 'csv') {
     const file = renderTemplate(spec.source.path, vars, `${spec.specLabel}: source.csv.path`);
     return new CsvSource(spec, { file, label: path.relative(process.cwd(), file) || file, readBytes: defaults.csvReadBytes });
   }
-  throw new UsageError(`${spec.specLabel}: source.postgres: the Postgres source is not available yet; use source.csv`);
+  return new PostgresSource(spec, { url: spec.source.url ?? opts.databaseUrl, logicalDate });
 }

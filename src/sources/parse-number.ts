@@ -79,3 +79,60 @@ export function badNumberReason(text: string, column: string): string {
 
 /** Largest finite float32. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Result of scanNumber (a module slot, so the hot loop allocates nothing). */
+export const scanned = { value: Number.NaN };
+
+/**
+ * Find-the-delimiter and parse in one pass: reads a plain decimal from `start`, stops at the first
+ * byte that can't continue it, and returns that position. scanned.value is NaN when the text is not
+ * a fast-path number (the caller then takes the general path). It may read past the caller's limit
+ * (out-of-range reads give undefined, which stops every loop): callers check the stop position.
+ */
+export function scanNumber(buf: Uint8Array, start: number): number {
+  let i = start;
+  let c = buf[i];
+  let neg = false;
+  if (c === 45 || c === 43) {
+    neg = c === 45;
+    c = buf[++i];
+  }
+  let mant = 0;
+  let digits = 0;
+  let exp = 0;
+  let d: number;
+  while ((d = buf[i] - 48) >= 0 && d <= 9) {
+    mant = mant * 10 + d;
+    digits++;
+    i++;
+  }
+  if (buf[i] === 46) {
+    i++;
+    while ((d = buf[i] - 48) >= 0 && d <= 9) {
+      mant = mant * 10 + d;
+      digits++;
+      exp--;
+      i++;
+    }
+  }
+  if ((buf[i] | 32) === 101) {
+    i++;
+    let eneg = false;
+    if (buf[i] === 45 || buf[i] === 43) eneg = buf[i++] === 45;
+    let e = 0;
+    let ed = 0;
+    while ((d = buf[i] - 48) >= 0 && d <= 9) {
+      if (e < 100000) e = e * 10 + d;
+      ed++;
+      i++;
+    }
+    if (ed === 0) digits = 0;
+    exp += eneg ? -e : e;
+  }
+  if (digits === 0 || mant >= MAX_SAFE || exp < -22 || exp > 22) scanned.value = Number.NaN;
+  else {
+    const v = exp < 0 ? mant / pow10[-exp] : mant * pow10[exp];
+    scanned.value = neg ? -v : v;
+  }
+  return i;
+}

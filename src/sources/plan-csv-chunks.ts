@@ -3,6 +3,7 @@ import type { ChunkRange } from './source.js';
 
 const QUOTE = 34;
 const LF = 10;
+const COMMA = 44;
 
 export interface CsvPlan {
   header: string[];
@@ -49,11 +50,22 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
       }
     };
     const buf = Buffer.allocUnsafe(readBytes);
+    // A quote opens a quoted field only at a field start (as the record parser reads it); inside one,
+    // a doubled quote is a literal quote. `pendingClose`: a block ended on a quote inside a quoted field.
+    let prevByte = LF;
+    let pendingClose = false;
     for (let base = 0; base < size; ) {
       const { bytesRead } = await handle.read(buf, 0, Math.min(readBytes, size - base), base);
       if (bytesRead === 0) break;
       const b = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
-      let p = 0;
+      const bomEnd = base === 0 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+      const fieldStart = (q: number) => (q === bomEnd && base === 0) || (q === 0 ? prevByte : b[q - 1]) === COMMA || (q === 0 ? prevByte : b[q - 1]) === LF;
+      let p = bomEnd;
+      if (pendingClose) {
+        pendingClose = false;
+        if (b[0] === QUOTE) p = 1;
+        else inQuote = false;
+      }
       let nextQuote = -1;
       while (p < b.length) {
         if (inQuote) {
@@ -61,12 +73,20 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
           const stop = q < 0 ? b.length : q;
           for (let i = b.indexOf(LF, p); i >= 0 && i < stop; i = b.indexOf(LF, i + 1)) line++;
           if (q < 0) break;
-          inQuote = false;
-          p = q + 1;
+          if (q + 1 >= b.length) {
+            pendingClose = true;
+            break;
+          }
+          if (b[q + 1] === QUOTE) p = q + 2;
+          else {
+            inQuote = false;
+            p = q + 1;
+          }
           continue;
         }
         if (nextQuote !== Infinity && nextQuote < p) {
           nextQuote = b.indexOf(QUOTE, p);
+          while (nextQuote >= 0 && !fieldStart(nextQuote)) nextQuote = b.indexOf(QUOTE, nextQuote + 1);
           if (nextQuote < 0) nextQuote = Infinity;
         }
         let nl = b.indexOf(LF, p);
@@ -81,10 +101,11 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
         recordEnd(base + nl + 1);
         p = nl + 1;
       }
+      prevByte = b[b.length - 1];
       base += bytesRead;
     }
     if (headerEnd < 0) headerEnd = size; // header without a line break
-    else if (chunkStart < size) chunks.push(chunk(chunks.length, chunkStart, size, chunkLine, rows + 1));
+    else if (chunkStart < size) chunks.push(chunk(chunks.length, chunkStart, size, chunkLine, rows + (prevByte === LF ? 0 : 1)));
     const headerBuf = Buffer.alloc(headerEnd);
     await handle.read(headerBuf, 0, headerEnd, 0);
     return { header: parseHeader(headerBuf), headerEnd, fileBytes: size, chunks };

@@ -22,6 +22,7 @@ export interface RowLayout {
   passthroughSlot: Int32Array;
   /** columns per model input */
   inputWidths: number[];
+  passthroughCount: number;
 }
 
 /** Build the layout from a header; returns the spec paths of columns the header lacks. */
@@ -50,7 +51,7 @@ export function buildLayout(spec: JobSpec, header: string[]): { layout: RowLayou
     if (i >= 0) passthroughSlot[i] = pi;
   });
   return {
-    layout: { columnCount: header.length, names: header, keyIndex, featureSlots, passthroughSlot, inputWidths: spec.inputs.map((i) => i.columns.length) },
+    layout: { columnCount: header.length, names: header, keyIndex, featureSlots, passthroughSlot, inputWidths: spec.inputs.map((i) => i.columns.length), passthroughCount: spec.passthrough.length },
     missing,
   };
 }

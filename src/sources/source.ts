@@ -27,8 +27,8 @@ export interface RowBatch {
   /** one per model input, row-major, n * columns filled */
   features: Float32Array[];
   keys: string[];
-  /** one array per passthrough column, n values each */
-  passthrough: string[][];
+  /** one array per passthrough column, n values each (null: SQL NULL) */
+  passthrough: (string | null)[][];
   /** rows read since the previous batch that were rejected */
   rejects: Reject[];
   /** first file line of each scorable row (for messages); null for sources without lines */

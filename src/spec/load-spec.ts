@@ -16,12 +16,12 @@ export function loadSpec(specPath: string, cwd = process.cwd()): JobSpec {
   } catch (err) {
     throw new UsageError(`${label}: cannot read job spec (${(err as NodeJS.ErrnoException).code ?? err}); pass the path of a jobs/*.yaml file`);
   }
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    const lines = doc.errors.map((e) => `${label}:${e.linePos?.[0]?.line ?? '?'}: YAML syntax: ${e.message.split('\n')[0]}`);
+    const lines = doc.errors.map((e) => `${label}:${e.linePos?.[0]?.line ?? '?'}: YAML syntax: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
     throw new UsageError(lines.join('\n'));
   }
-  const parsed = rawSpecSchema.safeParse(doc.toJS() ?? {});
+  const parsed = rawSpecSchema.safeParse(doc.toJS() ?? {}, { reportInput: true });
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${label}: ${formatIssue(i)}`).join('\n'));
   return normalize(parsed.data, abs, label);
 }
@@ -38,6 +38,9 @@ const knownKeys: Record<string, string[]> = {
   source: ['csv', 'postgres'],
   sink: ['table'],
   schedule: ['cron', 'timezone'],
+  'source.csv': ['path'],
+  'source.postgres': ['query', 'url'],
+  'outputs.*': ['output', 'index'],
 };
 
 function formatIssue(issue: z.core.$ZodIssue): string {
@@ -46,7 +49,7 @@ function formatIssue(issue: z.core.$ZodIssue): string {
     return issue.keys
       .map((k) => {
         const where = issue.path.length ? `${parent}.${k}` : k;
-        const guess = closest(k, knownKeys[issue.path.join('.')] ?? []);
+        const guess = closest(k, knownKeys[issue.path[0] === 'outputs' && issue.path.length === 2 ? 'outputs.*' : issue.path.join('.')] ?? []);
         return `${where}: unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; remove it or fix its spelling`;
       })
       .join('\n' + '');

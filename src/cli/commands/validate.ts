@@ -3,15 +3,18 @@ import { checkJob } from '../../execute/prepare-run.js';
 import { parseLogicalDate, todayUtc } from '../../spec/template.js';
 import { errorMessage } from '../../errors.js';
 import { print, type CommandIO } from '../io.js';
+import { resolveDatabaseUrl } from '../settings.js';
 
 /** batchinfer validate <spec...>: spec, model signature and source header checked; nothing written. */
-export async function validateCommand(specPaths: string[], flags: { date?: string }, io: CommandIO): Promise<number> {
+export async function validateCommand(specPaths: string[], flags: { date?: string; databaseUrl?: string }, io: CommandIO): Promise<number> {
   const logicalDate = flags.date ? parseLogicalDate(flags.date) : todayUtc();
   let bad = 0;
   for (const p of specPaths) {
     try {
       const spec = loadSpec(p, io.cwd);
-      const { model, outputs } = await checkJob(spec, logicalDate, '');
+      // Only a Postgres source reading from the results database needs a database to validate.
+      const needsDb = spec.source.kind === 'postgres' && !spec.source.url;
+      const { model, outputs } = await checkJob(spec, logicalDate, needsDb ? (await resolveDatabaseUrl(flags.databaseUrl, io)).url : '');
       print(io.stdout, `${spec.specLabel}: ok (job ${spec.name}, model ${model.version}, ${outputs.length} result columns -> ${spec.sink.schema}.${spec.sink.table})`);
     } catch (err) {
       bad++;

@@ -1,0 +1,252 @@
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { UsageError, SourceError, errorMessage } from '../errors.js';
+import type { JobSpec } from '../spec/job-spec.js';
+import { templateVars } from '../spec/template.js';
+import { badNumberReason, parseNumber } from './parse-number.js';
+import { bindTemplate, ident, settingsStatement } from './postgres-query.js';
+import { BinaryCopyReader } from './copy-binary-reader.js';
+import type { ChunkRange, Reject, RowBatch, Source } from './source.js';
+
+/** A key range of the query's rows: lo <= key < hi (open ends are null); `nulls` is the chunk of rows with a NULL key. */
+export interface PgChunkRange {
+  lo: string | null;
+  hi: string | null;
+  nulls?: boolean;
+}
+
+const numericTypes = new Set(['real', 'double precision', 'smallint', 'integer', 'bigint', 'numeric', 'boolean']);
+
+interface Column {
+  name: string;
+  type: string;
+}
+
+/**
+ * Rows from a SQL query. Chunks are key ranges found in one pass over the keys (a window over the
+ * sorted keys, never OFFSET), so each chunk is an independent query. Rows come out with
+ * COPY (FORMAT binary); numeric features arrive as float4 bytes and go straight into the tensor.
+ */
+export class PostgresSource implements Source {
+  private client?: pg.Client;
+  private columns?: Map<string, Column>;
+  private readonly sql: string;
+  private readonly where: string;
+
+  constructor(
+    private readonly spec: JobSpec,
+    private readonly opts: { url: string; logicalDate: string },
+  ) {
+    if (spec.source.kind !== 'postgres') throw new Error('not a postgres source');
+    this.where = `${spec.specLabel}: source.postgres.query`;
+    this.sql = bindTemplate(spec.source.query, this.where).sql;
+  }
+
+  private async connect(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const client = new pg.Client({ connectionString: this.opts.url, application_name: 'batchinfer source' });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new UsageError(`${this.spec.specLabel}: source.postgres.url: cannot connect: ${errorMessage(err)}`);
+    }
+    this.client = client;
+    return client;
+  }
+
+  /** Run fn in a read-only transaction with the template variables bound. */
+  private async inTransaction<T>(extra: Record<string, string | null>, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    const c = await this.connect();
+    await c.query('BEGIN READ ONLY');
+    try {
+      const s = settingsStatement(templateVars(this.opts.logicalDate), extra);
+      await c.query(s.text, s.values);
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private queryError(err: unknown): Error {
+    if (err instanceof UsageError || err instanceof SourceError) return err;
+    return new UsageError(`${this.where}: ${errorMessage(err)}`);
+  }
+
+  /** Column names and SQL types of the query's result, via a LIMIT 0 probe. */
+  private async describe(): Promise<Map<string, Column>> {
+    if (this.columns) return this.columns;
+    const fields = await this.inTransaction({}, async (c) => (await c.query(`SELECT * FROM (${this.sql}) q LIMIT 0`)).fields).catch((e) => {
+      throw this.queryError(e);
+    });
+    const c = await this.connect();
+    const types = await c.query<{ oid: number; name: string }>(`SELECT oid::int, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1)`, [fields.map((f) => f.dataTypeID)]);
+    const typeName = new Map(types.rows.map((r) => [r.oid, r.name]));
+    this.columns = new Map(fields.map((f) => [f.name, { name: f.name, type: typeName.get(f.dataTypeID) ?? 'unknown' }]));
+    return this.columns;
+  }
+
+  async check(): Promise<void> {
+    const cols = await this.describe();
+    const missing: string[] = [];
+    const names = [...cols.keys()].join(', ');
+    const need = (column: string, path: string) => {
+      if (!cols.has(column)) missing.push(`${this.spec.specLabel}: ${path}: column "${column}" is not in the query's result (its columns: ${names})`);
+    };
+    need(this.spec.key, 'key');
+    this.spec.inputs.forEach((i) => i.columns.forEach((c, pos) => need(c, `inputs.${i.name}[${pos}]`)));
+    this.spec.passthrough.forEach((c, i) => need(c, `passthrough[${i}]`));
+    if (missing.length) throw new UsageError(missing.join('\n'));
+  }
+
+  async fingerprint(): Promise<string> {
+    return `postgres:${new URL(this.opts.url).host}${new URL(this.opts.url).pathname}:${this.spec.source.kind === 'postgres' ? this.spec.source.query : ''}`;
+  }
+
+  async plan(): Promise<ChunkRange[]> {
+    await this.check();
+    const key = ident(this.spec.key);
+    const keyType = (await this.describe()).get(this.spec.key)!.type;
+    const rows = await this.inTransaction({}, async (c) =>
+      (
+        await c.query<{ start: string | null; rn: string; nulls: string }>(
+          `SELECT k::text AS start, rn, nulls FROM (
+             SELECT k, row_number() OVER (ORDER BY k) AS rn, count(*) FILTER (WHERE k IS NULL) OVER () AS nulls
+               FROM (SELECT ${key} AS k FROM (${this.sql}) q) s) t
+            WHERE (k IS NOT NULL AND (rn - 1) % $1 = 0) OR rn = 1
+            ORDER BY rn`,
+          [this.spec.chunkRows],
+        )
+      ).rows,
+    ).catch((e) => {
+      throw this.queryError(e);
+    });
+    const starts = rows.filter((r) => r.start !== null).map((r) => r.start!);
+    const chunks: ChunkRange[] = starts.map((lo, i) => ({ chunk: i, range: { lo: i === 0 ? null : lo, hi: starts[i + 1] ?? null, keyType } }));
+    const nulls = Number(rows[0]?.nulls ?? 0);
+    if (nulls > 0) chunks.push({ chunk: chunks.length, range: { lo: null, hi: null, nulls: true, keyType }, plannedRows: nulls });
+    return chunks;
+  }
+
+  async *read(chunk: ChunkRange, signal?: AbortSignal): AsyncIterable<RowBatch> {
+    const cols = await this.describe();
+    const spec = this.spec;
+    const range = chunk.range as unknown as PgChunkRange & { keyType: string };
+    const key = ident(spec.key);
+    const features = spec.inputs.flatMap((input, ii) => input.columns.map((c, pos) => ({ column: c, ii, pos, numeric: numericTypes.has(cols.get(c)!.type) })));
+    const select = [
+      `${key}::text`,
+      ...features.map((f) => (f.numeric ? `${ident(f.column)}::float4` : `${ident(f.column)}::text`)),
+      ...spec.passthrough.map((c) => `${ident(c)}::text`),
+    ];
+    const conds = range.nulls
+      ? [`${key} IS NULL`]
+      : [
+          range.lo !== null ? `${key} >= current_setting('batchinfer.lo')::${range.keyType}` : null,
+          range.hi !== null ? `${key} < current_setting('batchinfer.hi')::${range.keyType}` : null,
+          `${key} IS NOT NULL`,
+        ].filter(Boolean);
+    const copySql = `COPY (SELECT ${select.join(', ')} FROM (${this.sql}) q WHERE ${conds.join(' AND ')}) TO STDOUT (FORMAT binary)`;
+    const widths = spec.inputs.map((i) => i.columns.length);
+    const batchSize = spec.batchSize;
+    const batch: RowBatch = {
+      n: 0,
+      features: widths.map((w) => new Float32Array(batchSize * w)),
+      keys: new Array<string>(batchSize),
+      passthrough: spec.passthrough.map(() => new Array<string>(batchSize)),
+      rejects: [],
+      lines: null,
+    };
+    const reader = new BinaryCopyReader(select.length);
+    features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
+    const seen = new Set<string>();
+    const c = await this.connect();
+    await c.query('BEGIN READ ONLY');
+    let finished = false;
+    try {
+      const s = settingsStatement(templateVars(this.opts.logicalDate), { lo: range.lo, hi: range.hi });
+      await c.query(s.text, s.values);
+      const stream = c.query(copyTo(copySql));
+      for await (const data of stream as AsyncIterable<Buffer>) {
+        signal?.throwIfAborted();
+        reader.push(data);
+        while (reader.next()) {
+          this.decodeRow(reader, batch, features, seen);
+          if (batch.n >= batchSize || batch.rejects.length >= batchSize) {
+            yield batch;
+            batch.n = 0;
+            batch.rejects = [];
+          }
+        }
+      }
+      if (batch.n > 0 || batch.rejects.length > 0) yield batch;
+      await c.query('COMMIT');
+      finished = true;
+    } catch (err) {
+      throw err instanceof UsageError ? err : new SourceError(`${this.where}: ${errorMessage(err)}`);
+    } finally {
+      if (!finished) await c.query('ROLLBACK').catch(() => undefined);
+    }
+  }
+
+  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, features: { column: string; ii: number; pos: number; numeric: boolean }[], seen: Set<string>): void {
+    const { buf, starts, lengths } = reader;
+    const r = batch.n;
+    const keyLen = lengths[0];
+    const key = keyLen < 0 ? null : buf.toString('utf8', starts[0], starts[0] + keyLen);
+    let reason: string | null = null;
+    if (key === null || key === '') reason = `empty key column "${this.spec.key}"`;
+    else if (seen.has(key)) reason = `duplicate key "${key}" (already seen in this run)`;
+    for (let f = 0; f < features.length && reason === null; f++) {
+      const i = f + 1;
+      const len = lengths[i];
+      const feat = features[f];
+      if (len < 0) {
+        reason = `missing value (NULL) in column "${feat.column}"`;
+        break;
+      }
+      const v = feat.numeric ? buf.readFloatBE(starts[i]) : parseNumber(buf, starts[i], starts[i] + len);
+      if (!Number.isFinite(v) || !Number.isFinite(Math.fround(v))) {
+        reason = feat.numeric ? `non-finite value ${v} in column "${feat.column}"` : badNumberReason(buf.toString('utf8', starts[i], starts[i] + len), feat.column);
+        break;
+      }
+      batch.features[feat.ii][r * this.spec.inputs[feat.ii].columns.length + feat.pos] = v;
+    }
+    const pt = batch.passthrough;
+    for (let p = 0; p < pt.length; p++) {
+      const i = 1 + features.length + p;
+      pt[p][r] = lengths[i] < 0 ? null : buf.toString('utf8', starts[i], starts[i] + lengths[i]);
+    }
+    if (reason !== null) {
+      batch.rejects.push({ line: null, key, reason, raw: rawRow(reader, this.rawNames(features), features.length) } satisfies Reject);
+      return;
+    }
+    seen.add(key!);
+    batch.keys[r] = key!;
+    batch.n = r + 1;
+  }
+
+  private rawNames(features: { column: string }[]): string[] {
+    return [this.spec.key, ...features.map((f) => f.column), ...this.spec.passthrough];
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    await c?.end();
+  }
+}
+
+/** A rejected row as text for batchinfer.rejects.raw: column=value pairs, float4 features decoded. */
+function rawRow(reader: BinaryCopyReader, names: string[], featureCount: number): string {
+  return names
+    .map((n, i) => {
+      const len = reader.lengths[i];
+      if (len < 0) return `${n}=NULL`;
+      const isFloat = i >= 1 && i <= featureCount && len === 4 && names.length > 0 && reader.floatFields[i] === 1;
+      return `${n}=${isFloat ? reader.buf.readFloatBE(reader.starts[i]) : reader.buf.toString('utf8', reader.starts[i], reader.starts[i] + len)}`;
+    })
+    .join(', ');
+}
