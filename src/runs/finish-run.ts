@@ -19,6 +19,8 @@ export interface RunOutcome {
   result_table: string;
   duration_s: number;
   error: string | null;
+  /** peak resident memory of the process that ran this attempt (all its scoring threads), MB; null when not measured here */
+  peak_rss_mb: number | null;
 }
 
 /** Allowed rejects for a run: a fraction (< 1) of rows read, or a count (>= 1). */
@@ -86,5 +88,6 @@ export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { r
     result_table: run.resultTable,
     duration_s: Math.round((opts.durationS ?? upd.rows[0]?.duration_s ?? 0) * 1000) / 1000,
     error,
+    peak_rss_mb: null,
   };
 }
