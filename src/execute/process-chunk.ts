@@ -5,9 +5,8 @@ import { COPY_HEADER, COPY_TRAILER, CopyWriter, provenanceBytes } from '../sink/
 import { encodeRows } from '../sink/encode-rows.js';
 import { qualified, quoteIdent, resultColumns } from '../sink/result-table.js';
 import { loadChunk } from '../runs/ledger.js';
-import type { Reject, RowBatch } from '../sources/source.js';
+import type { ChunkRange, Reject, RowBatch } from '../sources/source.js';
 import type { ChunkContext } from './chunk-context.js';
-import { dropRows } from './drop-rows.js';
 import { defaults } from '../defaults.js';
 
 export interface ChunkOutcome {
@@ -42,7 +41,7 @@ export async function processChunk(ctx: ChunkContext, chunkNo: number, onRows?: 
 async function attemptChunk(
   ctx: ChunkContext,
   chunkNo: number,
-  chunk: Awaited<ReturnType<typeof loadChunk>>,
+  chunk: ChunkRange,
   dedupe: boolean,
   onRows: ((rows: number) => void) | undefined,
   signal: AbortSignal | undefined,
@@ -61,6 +60,9 @@ async function attemptChunk(
       await client.query('COMMIT');
       return { chunk: chunkNo, skipped: true, rowsRead: Number(row.rows_read), rowsScored: Number(row.rows_scored), rowsRejected: Number(row.rows_rejected) };
     }
+    // After a key collision: find which of this chunk's keys other chunks already committed, before the
+    // COPY opens (the connection can't run a query while a COPY is in progress).
+    const takenKeys = dedupe ? await keysTakenByOtherChunks(ctx, chunk, signal) : undefined;
     const table = qualified(spec.sink.schema, spec.sink.table);
     const columns = resultColumns(spec, outputs).map((c) => quoteIdent(c.name));
     const stream = (copy = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT binary)`)));
@@ -80,9 +82,8 @@ async function attemptChunk(
     const rejects: Reject[] = [];
     let rowsScored = 0;
     await write(COPY_HEADER);
-    for await (const batch of ctx.source.read(chunk, signal)) {
+    for await (const batch of ctx.source.read(chunk, { signal, takenKeys })) {
       rejects.push(...batch.rejects);
-      if (dedupe && batch.n > 0) rejects.push(...(await rejectTakenKeys(ctx, batch)));
       if (batch.n > 0) {
         const results = await session.run(feeds(ctx, batch), fetches);
         encodeRows(writer, batch, spec.keyType, outputs, results as Record<string, Tensor>, provenance);
@@ -132,25 +133,20 @@ function feeds(ctx: ChunkContext, batch: RowBatch): Record<string, Tensor> {
   return out;
 }
 
-/** After a key collision: rows whose key another chunk of this run already committed become rejects. */
-async function rejectTakenKeys(ctx: ChunkContext, batch: RowBatch): Promise<Reject[]> {
+/** Keys of this chunk that other chunks of the run already committed (a pre-pass over the chunk). */
+async function keysTakenByOtherChunks(ctx: ChunkContext, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<Set<string>> {
   const spec = ctx.run.spec;
-  const keys = batch.keys.slice(0, batch.n);
-  const { rows } = await ctx.client.query<{ k: string }>(
-    `SELECT ${quoteIdent(spec.key)}::text AS k FROM ${qualified(spec.sink.schema, spec.sink.table)} WHERE run_id = $1 AND ${quoteIdent(spec.key)} = ANY($2::${spec.keyType}[])`,
-    [ctx.run.runId, keys],
-  );
-  if (rows.length === 0) return [];
-  const taken = new Set(rows.map((r) => r.k));
-  const rejects: Reject[] = [];
-  dropRows(batch, (r) => {
-    const key = batch.keys[r];
-    const canonical = spec.keyType === 'bigint' ? BigInt(key).toString() : key;
-    if (!taken.has(canonical)) return false;
-    rejects.push({ line: batch.lines?.[r] ?? null, key, reason: `duplicate key "${key}" (already seen in this run)`, raw: '' });
-    return true;
-  });
-  return rejects;
+  const keys: string[] = [];
+  for await (const batch of ctx.source.read(chunk, { signal })) keys.push(...batch.keys.slice(0, batch.n));
+  const taken = new Set<string>();
+  for (let i = 0; i < keys.length; i += 10_000) {
+    const { rows } = await ctx.client.query<{ k: string }>(
+      `SELECT ${quoteIdent(spec.key)}::text AS k FROM ${qualified(spec.sink.schema, spec.sink.table)} WHERE run_id = $1 AND ${quoteIdent(spec.key)} = ANY($2::${spec.keyType}[])`,
+      [ctx.run.runId, keys.slice(i, i + 10_000)],
+    );
+    for (const r of rows) taken.add(r.k);
+  }
+  return taken;
 }
 
 async function insertRejects(ctx: ChunkContext, chunkNo: number, rejects: Reject[]): Promise<void> {

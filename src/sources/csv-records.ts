@@ -185,11 +185,15 @@ export class CsvRecordParser {
     this.line += 1 + this.lineAdd;
     // A broken quote explains a wrong field count, so it is the reason given.
     let reason = this.quoteProblem ?? (fields !== layout.columnCount ? `expected ${layout.columnCount} fields, found ${fields}` : this.reason);
-    const key = this.key;
+    let key = this.key;
     if (reason === null) {
+      const bigint = this.opts.keyType === 'bigint';
       if (key === null || key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
-      else if (this.opts.keyType === 'bigint' && !isInt8(key)) reason = `key "${key}" is not a 64-bit integer (key_type: bigint)`;
-      else if (this.opts.seenKeys.has(key)) reason = `duplicate key "${key}" (already seen in this run)`;
+      else if (bigint && !isInt8(key)) reason = `key "${key}" is not a 64-bit integer (key_type: bigint)`;
+      else {
+        if (bigint && !isCanonicalInt(key)) key = BigInt(key).toString();
+        if (this.opts.seenKeys.has(key)) reason = `duplicate key "${key}" (already seen in this run)`;
+      }
     }
     if (reason !== null) {
       const reject: Reject = { line, key: key === '' ? null : key, reason, raw: buf.toString('utf8', start, contentEnd) };
@@ -245,6 +249,14 @@ export class CsvRecordParser {
     const s = buf.toString('utf8', fs, fe);
     return escaped ? s.replaceAll('""', '"') : s;
   }
+}
+
+/** "7", "-7", "0": the form Postgres prints; "007", "+7", "-0" are the same key spelled otherwise. */
+function isCanonicalInt(text: string): boolean {
+  const c0 = text.charCodeAt(0);
+  if (c0 === 43) return false;
+  const first = c0 === 45 ? 1 : 0;
+  return !(text.charCodeAt(first) === 48 && (text.length > first + 1 || first === 1));
 }
 
 function isInt8(text: string): boolean {

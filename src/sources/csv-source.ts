@@ -5,7 +5,7 @@ import type { JobSpec } from '../spec/job-spec.js';
 import { buildLayout, type RowLayout } from './row-layout.js';
 import { CsvRecordParser } from './csv-records.js';
 import { planCsvChunks, readCsvHeader, type CsvChunkRange } from './plan-csv-chunks.js';
-import type { ChunkRange, RowBatch, Source } from './source.js';
+import type { ChunkRange, ReadOptions, RowBatch, Source } from './source.js';
 
 export interface CsvSourceOptions {
   /** resolved file path (templates applied) */
@@ -65,10 +65,11 @@ export class CsvSource implements Source {
     return plan.chunks;
   }
 
-  async *read(chunk: ChunkRange, signal?: AbortSignal): AsyncIterable<RowBatch> {
+  async *read(chunk: ChunkRange, opts: ReadOptions = {}): AsyncIterable<RowBatch> {
+    const { signal } = opts;
     const layout = this.layout ?? (await this.header());
     const range = chunk.range as unknown as CsvChunkRange;
-    const parser = new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new Set() }, range.firstLine);
+    const parser = new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new Set(opts.takenKeys) }, range.firstLine);
     let fd: fs.promises.FileHandle;
     try {
       fd = await fs.promises.open(this.opts.file, 'r');

@@ -6,7 +6,7 @@ import { templateVars } from '../spec/template.js';
 import { badNumberReason, parseNumber } from './parse-number.js';
 import { bindTemplate, ident, settingsStatement } from './postgres-query.js';
 import { BinaryCopyReader } from './copy-binary-reader.js';
-import type { ChunkRange, Reject, RowBatch, Source } from './source.js';
+import type { ChunkRange, ReadOptions, Reject, RowBatch, Source } from './source.js';
 
 /** A key range of the query's rows: lo <= key < hi (open ends are null); `nulls` is the chunk of rows with a NULL key. */
 export interface PgChunkRange {
@@ -130,7 +130,8 @@ export class PostgresSource implements Source {
     return chunks;
   }
 
-  async *read(chunk: ChunkRange, signal?: AbortSignal): AsyncIterable<RowBatch> {
+  async *read(chunk: ChunkRange, opts: ReadOptions = {}): AsyncIterable<RowBatch> {
+    const { signal } = opts;
     const cols = await this.describe();
     const spec = this.spec;
     const range = chunk.range as unknown as PgChunkRange & { keyType: string };
@@ -161,7 +162,7 @@ export class PostgresSource implements Source {
     };
     const reader = new BinaryCopyReader(select.length);
     features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
-    const seen = new Set<string>();
+    const seen = new Set<string>(opts.takenKeys);
     const c = await this.connect();
     await c.query('BEGIN READ ONLY');
     let finished = false;

@@ -35,13 +35,19 @@ export interface RowBatch {
   lines: number[] | null;
 }
 
+export interface ReadOptions {
+  signal?: AbortSignal;
+  /** keys already taken in this run (by other chunks): rows with these keys become duplicate-key rejects */
+  takenKeys?: ReadonlySet<string>;
+}
+
 export interface Source {
   /** Check that the input is reachable and has every column the spec names, without reading rows. */
   check(): Promise<void>;
   /** Split the input into chunks; also checks that every column the spec names exists. */
   plan(): Promise<ChunkRange[]>;
   /** Stream one chunk's rows in batches of at most batchSize scorable rows. */
-  read(chunk: ChunkRange, signal?: AbortSignal): AsyncIterable<RowBatch>;
+  read(chunk: ChunkRange, opts?: ReadOptions): AsyncIterable<RowBatch>;
   /** Something that changes when the input changes (size, mtime, query text), to decide whether a failed run may resume. */
   fingerprint(): Promise<string>;
   close(): Promise<void>;

@@ -46,7 +46,7 @@ export const stackFrame = /^\s+at .+(\(.*:\d+:\d+\)|:\d+:\d+)$/m;
  * which a backend stuck in COPY FROM STDIN (some other, hung client) never does, and a DROP left
  * waiting blocks others in turn.
  */
-export async function dropWithin(db: { url: string }, ms = 15_000): Promise<void> {
+export async function dropWithin(db: { url: string }, ms = 10_000): Promise<void> {
   const name = decodeURIComponent(new URL(db.url).pathname.slice(1));
   const c = new pg.Client({ connectionString: inject('databaseUrl') });
   await c.connect();

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSpec } from '../../src/spec/load-spec.js';
+import { runJob } from '../../src/execute/run-job.js';
+import { freshDatabase, query } from '../support/database.js';
+import { dropWithin, tempDir, typedSpec, writeSpec } from '../support/jobs.js';
+import { runCli } from '../support/cli.js';
+
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+let tmp: ReturnType<typeof tempDir>;
+let ok = 0;
+
+/** 500 good rows for 2026-03-01 (with awkward floats and text), a few bad ones, and rows of another day. */
+const good = Array.from({ length: 500 }, (_, i) => ({ id: i * 3 + 1, a: Math.sin(i) * 1e3, b: 1 / (i + 3), c: i % 7 === 0 ? -0.1 : i * 0.001, note: i % 5 === 0 ? `ü "q", tab\there\nline ${i}` : `n${i}` }));
+
+beforeAll(async () => {
+  db = await freshDatabase('pgsource');
+  tmp = tempDir('pgsource');
+  await query(db.url, `CREATE TABLE public.feats (id bigint, day date NOT NULL, a double precision, b real, c text, note text)`);
+  await query(db.url, `INSERT INTO public.feats SELECT id, '2026-03-01', a, b, c, note FROM unnest($1::bigint[], $2::float8[], $3::real[], $4::text[], $5::text[]) AS t(id, a, b, c, note)`, [
+    good.map((r) => r.id), good.map((r) => r.a), good.map((r) => r.b), good.map((r) => String(r.c)), good.map((r) => r.note),
+  ]);
+  await query(db.url, `INSERT INTO public.feats VALUES
+    (100000, '2026-03-01', NULL, 1, '1', 'null feature'),
+    (100001, '2026-03-01', 'NaN', 1, '1', 'nan feature'),
+    (100002, '2026-03-01', 1, 1, 'abc', 'text feature not a number'),
+    (NULL, '2026-03-01', 1, 1, '1', 'null key'),
+    (4, '2026-03-01', 1, 1, '1', 'duplicate of key 4'),
+    (200000, '2026-03-02', 1, 1, '1', 'another day')`);
+  // The same good rows as a CSV, to compare the two sources.
+  const csv = ['id,a,b,c,note', ...good.map((r) => [r.id, r.a, Math.fround(r.b), r.c, `"${r.note.replaceAll('"', '""')}"`].join(','))].join('\n') + '\n';
+  fs.writeFileSync(path.join(tmp.dir, 'data.csv'), csv);
+});
+afterAll(async () => {
+  if (ok === 2) {
+    await dropWithin(db);
+    tmp.remove();
+  } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
+});
+
+const pgSpec = (over: Record<string, unknown> = {}) =>
+  typedSpec({
+    name: 'pg-job',
+    source: { postgres: { query: 'SELECT id, a, b, c, note FROM public.feats WHERE day = {{ds}}' } },
+    key_type: 'bigint',
+    outputs: { s: { output: 'sum' }, p1: { output: 'pair', index: 1 } },
+    passthrough: ['note'],
+    sink: { table: 'scores.pg' },
+    chunk_rows: 60,
+    batch_size: 16,
+    max_rejected: 10,
+    ...over,
+  });
+
+describe('Postgres source', () => {
+  it('scores the rows of the logical date in key-range chunks, rejects bad rows, and equals the CSV source', async () => {
+    const spec = loadSpec(writeSpec(tmp.dir, 'pg.yaml', pgSpec()), tmp.dir);
+    const out = await runJob({ spec, logicalDate: '2026-03-01', trigger: 'manual', databaseUrl: db.url, threads: 2 });
+    expect(out).toMatchObject({ status: 'succeeded', rows_read: 505, rows_scored: 500, rows_rejected: 5 });
+    expect(out.chunks_total).toBeGreaterThan(5);
+    const rejects = await query<{ key: string | null; reason: string }>(db.url, 'SELECT key, reason FROM batchinfer.rejects WHERE run_id = $1 ORDER BY key', [out.run_id]);
+    expect(rejects.map((r) => [r.key, r.reason])).toEqual([
+      ['100000', 'missing value (NULL) in column "a"'],
+      ['100001', 'non-finite value NaN in column "a"'],
+      ['100002', 'non-numeric value "abc" in column "c"'],
+      ['4', 'duplicate key "4" (already seen in this run)'],
+      [null, 'empty key column "id"'],
+    ]);
+
+    const csvSpec = loadSpec(writeSpec(tmp.dir, 'csv.yaml', pgSpec({ name: 'csv-job', source: { csv: { path: 'data.csv' } }, sink: { table: 'scores.csv' } })), tmp.dir);
+    const out2 = await runJob({ spec: csvSpec, logicalDate: '2026-03-01', trigger: 'manual', databaseUrl: db.url, threads: 2 });
+    expect(out2).toMatchObject({ status: 'succeeded', rows_scored: 500, rows_rejected: 0 });
+    const diff = await query<{ n: string }>(
+      db.url,
+      `SELECT count(*) AS n FROM scores.pg p FULL JOIN scores.csv c USING (id)
+        WHERE p.s IS DISTINCT FROM c.s OR p.p1 IS DISTINCT FROM c.p1 OR p.note IS DISTINCT FROM c.note`,
+    );
+    expect(diff[0].n).toBe('0');
+    const notes = await query<{ note: string }>(db.url, `SELECT note FROM scores.pg WHERE id = 1`);
+    expect(notes[0].note).toBe(good[0].note);
+    ok++;
+  });
+
+  it('fails a bad query or a missing column with the database message and the spec file named (exit 2)', async () => {
+    writeSpec(tmp.dir, 'bad-query.yaml', pgSpec({ source: { postgres: { query: 'SELECT id, a, b, c FROM public.nope' } } }));
+    const r1 = await runCli(['run', 'bad-query.yaml'], { cwd: tmp.dir, env: { DATABASE_URL: db.url } });
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toMatch(/bad-query\.yaml: source\.postgres\.query: relation "public\.nope" does not exist/);
+    writeSpec(tmp.dir, 'missing-col.yaml', pgSpec({ source: { postgres: { query: 'SELECT id, a, b FROM public.feats' } } }));
+    const r2 = await runCli(['run', 'missing-col.yaml'], { cwd: tmp.dir, env: { DATABASE_URL: db.url } });
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/missing-col\.yaml: inputs\.x\[2\]: column "c" is not in the query's result/);
+    ok++;
+  });
+});
