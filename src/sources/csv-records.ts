@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Reject, RowBatch } from './source.js';
 import type { RowLayout } from './row-layout.js';
 import { badNumberReason, parseNumber, scanNumber, scanned } from './parse-number.js';
+import { FastRole, fastPlan, fastRecord, type FastPlan } from './csv-fast-record.js';
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -34,6 +35,8 @@ export class CsvRecordParser {
   /** per column: the model input it alone feeds (-1: not a plain single feature) and its position */
   private readonly fastInput: Int32Array;
   private readonly fastPos: Int32Array;
+  /** whole-record fast path, when every feature column feeds one slot */
+  private readonly fast: FastPlan | undefined;
 
   constructor(
     private readonly layout: RowLayout,
@@ -41,6 +44,7 @@ export class CsvRecordParser {
     firstLine: number,
   ) {
     this.line = firstLine;
+    this.fast = fastPlan(layout);
     this.fastInput = new Int32Array(layout.columnCount).fill(-1);
     this.fastPos = new Int32Array(layout.columnCount);
     layout.featureSlots.forEach((slots, fi) => {
@@ -92,6 +96,15 @@ export class CsvRecordParser {
     }
     const { layout } = this;
     const r = this.batch.n;
+    if (this.fast) {
+      const next = fastRecord(buf, start, limit, this.fast, this.batch.features, layout.inputWidths, r);
+      if (next >= 0 && this.fastText(buf, r)) {
+        this.reason = null;
+        this.quoteProblem = null;
+        this.lineAdd = 0;
+        return this.finishRecord(buf, start, buf[next - 2] === CR ? next - 2 : next - 1, next, layout.columnCount, r);
+      }
+    }
     this.reason = null;
     this.quoteProblem = null;
     this.key = null;
@@ -159,7 +172,7 @@ export class CsvRecordParser {
         }
         if (p >= limit && !final) return -1;
         fe = p;
-        if (fe > fs && buf[fe - 1] === CR && p < limit) fe--;
+        if (fe > fs && buf[fe - 1] === CR && p < limit && buf[p] === LF) fe--;
       }
       if (field < layout.columnCount && this.reason === null && this.quoteProblem === null) this.field(field, buf, fs, fe, escaped, r);
       field++;
@@ -205,6 +218,21 @@ export class CsvRecordParser {
       batch.n = r + 1;
     }
     return next;
+  }
+
+  /** Strings for the key and passthrough fields the fast path found; false sends the record to the general path. */
+  private fastText(buf: Buffer, r: number): boolean {
+    const { layout } = this;
+    const plan = this.fast!;
+    for (let fi = 0; fi < layout.columnCount; fi++) {
+      if (plan.role[fi] !== FastRole.Text) continue;
+      const s = buf.toString('utf8', plan.textStart[fi], plan.textEnd[fi]);
+      if (s.includes('\uFFFD') || s.includes('\0')) return false; // let the general path say why
+      if (fi === layout.keyIndex) this.key = s;
+      const pt = layout.passthroughSlot[fi];
+      if (pt >= 0) this.batch.passthrough[pt][r] = s;
+    }
+    return true;
   }
 
   private countLines(buf: Buffer, from: number, to: number): void {

@@ -1,0 +1,100 @@
+import type { RowLayout } from './row-layout.js';
+
+const QUOTE = 34;
+const COMMA = 44;
+const LF = 10;
+const CR = 13;
+const MAX_SAFE = 2 ** 53;
+const pow10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/** What each column is to the fast path. */
+export const enum FastRole {
+  Ignore = 0,
+  Feature = 1,
+  Text = 2,
+}
+
+/** Per-column plan for fastRecord, derived once from the layout. */
+export interface FastPlan {
+  role: Uint8Array;
+  /** Feature: model input index */
+  input: Int32Array;
+  /** Feature: position within the input's row */
+  pos: Int32Array;
+  /** Text (key and passthrough): where fastRecord leaves each field's [start, end) */
+  textStart: Int32Array;
+  textEnd: Int32Array;
+}
+
+/** A plan when every feature column feeds exactly one slot; otherwise undefined (general path only). */
+export function fastPlan(layout: RowLayout): FastPlan | undefined {
+  const n = layout.columnCount;
+  const plan: FastPlan = { role: new Uint8Array(n), input: new Int32Array(n), pos: new Int32Array(n), textStart: new Int32Array(n), textEnd: new Int32Array(n) };
+  for (let fi = 0; fi < n; fi++) {
+    const slots = layout.featureSlots[fi];
+    const text = fi === layout.keyIndex || layout.passthroughSlot[fi] >= 0;
+    if (slots.length > 1 || (slots.length === 1 && text)) return undefined;
+    if (slots.length === 1) {
+      plan.role[fi] = FastRole.Feature;
+      [plan.input[fi], plan.pos[fi]] = slots[0];
+    } else plan.role[fi] = text ? FastRole.Text : FastRole.Ignore;
+  }
+  return plan;
+}
+
+/**
+ * The common record in one tight loop: no quotes, plain decimals (no exponent), exactly the header's
+ * field count, LF or CRLF. Features go straight into the batch; text fields are left as offsets in
+ * the plan. Returns the position after the record, or -1 for anything else (the general parser then
+ * reads the record from its start, so both paths always agree).
+ */
+export function fastRecord(buf: Buffer, p: number, limit: number, plan: FastPlan, features: Float32Array[], widths: number[], r: number): number {
+  const { role } = plan;
+  const last = role.length - 1;
+  for (let f = 0; f <= last; f++) {
+    if (role[f] === FastRole.Feature) {
+      let c = buf[p];
+      let neg = false;
+      if (c === 45) {
+        neg = true;
+        c = buf[++p];
+      }
+      let mant = 0;
+      let exp = 0;
+      let digits = 0;
+      let d = c - 48;
+      while (d >= 0 && d <= 9) {
+        mant = mant * 10 + d;
+        digits++;
+        d = buf[++p] - 48;
+      }
+      if (d === -2) {
+        d = buf[++p] - 48;
+        while (d >= 0 && d <= 9) {
+          mant = mant * 10 + d;
+          digits++;
+          exp--;
+          d = buf[++p] - 48;
+        }
+      }
+      if (digits === 0 || mant >= MAX_SAFE || exp < -22 || p >= limit) return -1;
+      const v = exp < 0 ? mant / pow10[-exp] : mant;
+      features[plan.input[f]][r * widths[plan.input[f]] + plan.pos[f]] = neg ? -v : v;
+    } else {
+      const s = p;
+      if (buf[p] === QUOTE) return -1;
+      for (let c = buf[p]; c !== COMMA && c !== LF; c = buf[++p]) if (p >= limit) return -1;
+      if (p >= limit) return -1;
+      plan.textStart[f] = s;
+      plan.textEnd[f] = f === last && buf[p] === LF && p > s && buf[p - 1] === CR ? p - 1 : p;
+    }
+    const c = buf[p];
+    if (f < last) {
+      if (c !== COMMA) return -1;
+    } else if (c === CR) {
+      if (buf[++p] !== LF || p >= limit) return -1;
+    } else if (c !== LF) return -1;
+    p++;
+  }
+  return p;
+}
