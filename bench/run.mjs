@@ -38,6 +38,7 @@ if (!hasPython(['onnx', 'numpy'])) {
 }
 if (!fs.existsSync(path.join(dataDir, 'lr.onnx'))) execFileSync(py, [path.join(shared, 'make_lr_model.py'), dataDir, String(F)], { stdio: 'inherit' });
 if (!fs.existsSync(path.join(dataDir, 'mlp.onnx'))) execFileSync(py, [path.join(root, 'bench/make_mlp_model.py'), dataDir, String(F)], { stdio: 'inherit' });
+if (!fs.existsSync(path.join(dataDir, 'mlp_big.onnx'))) execFileSync(py, [path.join(root, 'bench/make_mlp_model.py'), dataDir, String(F), '512,512,512', 'mlp_big'], { stdio: 'inherit' });
 
 const bin = path.join(root, 'bin/batchinfer.js');
 const dbUrl = process.env.DATABASE_URL || execFileSync(process.execPath, [bin, 'db', 'url'], { encoding: 'utf8' }).trim();
@@ -73,6 +74,7 @@ const specs = {
   csv: spec('bench-csv', `{ csv: { path: ${path.basename(csv)} } }`, 'lr.onnx', lrOut),
   pg: spec('bench-pg', `{ postgres: { query: "SELECT * FROM public.${srcTable}" } }`, 'lr.onnx', lrOut),
   mlp: spec('bench-mlp', `{ csv: { path: ${path.basename(csv)} } }`, 'mlp.onnx', '  score: { output: score }'),
+  mlpBig: spec('bench-mlp-big', `{ csv: { path: ${path.basename(csv)} } }`, 'mlp_big.onnx', '  score: { output: score }'),
 };
 
 // --- runners ------------------------------------------------------------------------------------------
@@ -104,6 +106,8 @@ log('raw session.run'); // the compute limits: one intra-op thread (raw_ort.mjs 
 results.raw_lr = best(() => jsonLine(process.execPath, [path.join(shared, 'raw_ort.mjs'), path.join(dataDir, 'lr.onnx'), String(F), '1024', '2000000', '1']));
 results.raw_mlp = best(() => jsonLine(process.execPath, [path.join(shared, 'raw_ort.mjs'), path.join(dataDir, 'mlp.onnx'), String(F), '1024', '1000000', '1']));
 results.raw_mlp_2threads = best(() => jsonLine(process.execPath, [path.join(shared, 'raw_ort.mjs'), path.join(dataDir, 'mlp.onnx'), String(F), '1024', '1000000', '2']));
+results.raw_mlp_big = best(() => jsonLine(process.execPath, [path.join(shared, 'raw_ort.mjs'), path.join(dataDir, 'mlp_big.onnx'), String(F), '1024', '300000', '1']));
+results.raw_mlp_big_2threads = best(() => jsonLine(process.execPath, [path.join(shared, 'raw_ort.mjs'), path.join(dataDir, 'mlp_big.onnx'), String(F), '1024', '300000', '2']));
 for (let i = 0; i < REPEAT; i++) {
   // alternate runner and peer so drift on a shared machine hits both alike
   log(`round ${i + 1}/${REPEAT}: CSV -> Postgres`);
@@ -123,6 +127,9 @@ for (let i = 0; i < REPEAT; i++) {
   log(`round ${i + 1}/${REPEAT}: MLP, CSV -> Postgres`);
   const m = batchinfer(specs.mlp);
   if (!results.mlp || m.rows_per_s > results.mlp.rows_per_s) results.mlp = m;
+  log(`round ${i + 1}/${REPEAT}: big MLP, CSV -> Postgres`);
+  const mb = batchinfer(specs.mlpBig);
+  if (!results.mlp_big || mb.rows_per_s > results.mlp_big.rows_per_s) results.mlp_big = mb;
 }
 if (process.env.BENCH_RSS_5M === '1') {
   const big = path.join(dataDir, 'lr5000000.csv');
@@ -135,15 +142,18 @@ if (process.env.BENCH_RSS_5M === '1') {
 const ratio = (a, b) => (a && b ? +(a.rows_per_s / b.rows_per_s).toFixed(2) : null);
 const fmt = (n) => (n == null ? '-' : n.toLocaleString('en-US'));
 const lines = [
-  ['workload', 'rows/s', 'x peer', 'x raw session.run', 'peak RSS MB'],
+  ['workload', 'rows/s', 'x peer', 'x raw session.run (1 thread; 2 threads)', 'peak RSS MB'],
   ['batchinfer CSV -> Postgres (LR)', fmt(results.csv.rows_per_s), ratio(results.csv, results.peer_csv) ?? '-', ratio(results.csv, results.raw_lr), results.csv.peak_rss_mb],
   ['peer pandas CSV -> Postgres', fmt(results.peer_csv?.rows_per_s), '', '', ''],
   ['batchinfer Postgres -> Postgres (LR)', fmt(results.pg.rows_per_s), ratio(results.pg, results.peer_pg) ?? '-', ratio(results.pg, results.raw_lr), results.pg.peak_rss_mb],
   ['peer pandas Postgres -> Postgres', fmt(results.peer_pg?.rows_per_s), '', '', ''],
   ['raw session.run LR, batch 1024, 1 thread', fmt(results.raw_lr.rows_per_s), '', '', ''],
-  ['batchinfer CSV -> Postgres (MLP 30-64-256-256-1)', fmt(results.mlp.rows_per_s), '', ratio(results.mlp, results.raw_mlp), results.mlp.peak_rss_mb],
+  ['batchinfer CSV -> Postgres (MLP 30-64-256-256-1)', fmt(results.mlp.rows_per_s), '', `${ratio(results.mlp, results.raw_mlp)}; ${ratio(results.mlp, results.raw_mlp_2threads)}`, results.mlp.peak_rss_mb],
   ['raw session.run MLP, batch 1024, 1 thread', fmt(results.raw_mlp.rows_per_s), '', '', ''],
   ['raw session.run MLP, batch 1024, 2 threads', fmt(results.raw_mlp_2threads.rows_per_s), '', '', ''],
+  ['batchinfer CSV -> Postgres (MLP 30-512-512-512-1)', fmt(results.mlp_big.rows_per_s), '', `${ratio(results.mlp_big, results.raw_mlp_big)}; ${ratio(results.mlp_big, results.raw_mlp_big_2threads)}`, results.mlp_big.peak_rss_mb],
+  ['raw session.run big MLP, batch 1024, 1 thread', fmt(results.raw_mlp_big.rows_per_s), '', '', ''],
+  ['raw session.run big MLP, batch 1024, 2 threads', fmt(results.raw_mlp_big_2threads.rows_per_s), '', '', ''],
 ];
 if (results.csv_5m) lines.push(['batchinfer CSV -> Postgres, 5M rows', fmt(results.csv_5m.rows_per_s), '', '', results.csv_5m.peak_rss_mb]);
 const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));

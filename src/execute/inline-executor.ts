@@ -5,47 +5,59 @@ import { runChunk } from './run-chunk.js';
 import type { ChunkOutcome } from './process-chunk.js';
 import type { FromThread, SerializedError, ThreadData, ToThread } from './thread-messages.js';
 
-export interface InlineOptions {
-  databaseUrl: string;
-  runId: number;
-  chunks: number[];
-  /** scoring threads; 0 runs chunks on the calling thread */
-  threads: number;
-  onRows?: (rows: number) => void;
-  signal?: AbortSignal;
-}
-
 export interface ExecutionResult {
   outcomes: ChunkOutcome[];
   /** the first chunk failure; processing stopped taking new chunks after it */
   firstError?: Error;
 }
 
-/**
- * Runs a run's chunks in this process, no Redis needed: a pool of worker threads pulls chunks from
- * a shared list (session.run blocks its thread, so threads are what let parsing, inference and
- * writing use every core). After the first failure no new chunk starts; chunks in flight finish.
- */
-export async function runInline(opts: InlineOptions): Promise<ExecutionResult> {
-  return opts.threads <= 0 ? runOnThisThread(opts) : runOnThreads(opts);
+export interface InlineRun {
+  runId: number;
+  chunks: number[];
+  onRows?: (rows: number) => void;
+  signal?: AbortSignal;
 }
 
-async function runOnThisThread(opts: InlineOptions): Promise<ExecutionResult> {
-  const ctx = await openChunkContext(opts.databaseUrl, opts.runId, `pid ${process.pid}`);
-  const outcomes: ChunkOutcome[] = [];
-  try {
-    for (const chunk of opts.chunks) {
-      if (opts.signal?.aborted) return { outcomes, firstError: new Error('stopped: interrupted') };
+/**
+ * Runs a run's chunks in this process, no Redis needed. With threads, a pool of worker threads pulls
+ * chunks from a shared list (session.run blocks its thread, so threads are what let parsing, inference
+ * and writing use every core). After the first failure no new chunk starts; chunks in flight finish.
+ */
+export interface InlineExecutor {
+  run(run: InlineRun): Promise<ExecutionResult>;
+  /** Stop the threads (idempotent); needed only when run() was never called. */
+  close(): Promise<void>;
+}
+
+/**
+ * Threads start at once and load the model while the caller plans the run, so planning and thread
+ * start-up overlap. threads = 0 scores on the calling thread.
+ */
+export function startInlineExecutor(opts: { databaseUrl: string; threads: number; modelPath: string }): InlineExecutor {
+  return opts.threads <= 0 ? thisThread(opts.databaseUrl) : threadPool(opts.databaseUrl, opts.threads, opts.modelPath);
+}
+
+function thisThread(databaseUrl: string): InlineExecutor {
+  return {
+    async run(run) {
+      const ctx = await openChunkContext(databaseUrl, run.runId, `pid ${process.pid}`);
+      const outcomes: ChunkOutcome[] = [];
       try {
-        outcomes.push(await runChunk(ctx, chunk, opts.onRows, opts.signal));
-      } catch (err) {
-        return { outcomes, firstError: err as Error };
+        for (const chunk of run.chunks) {
+          if (run.signal?.aborted) return { outcomes, firstError: new Error('stopped: interrupted') };
+          try {
+            outcomes.push(await runChunk(ctx, chunk, run.onRows, run.signal));
+          } catch (err) {
+            return { outcomes, firstError: err as Error };
+          }
+        }
+        return { outcomes };
+      } finally {
+        await closeChunkContext(ctx);
       }
-    }
-    return { outcomes };
-  } finally {
-    await closeChunkContext(ctx);
-  }
+    },
+    async close() {},
+  };
 }
 
 /** The compiled thread entry; under vitest (running .ts sources) the build in dist/ is used. */
@@ -60,42 +72,55 @@ function revive(e: SerializedError): Error {
   return err;
 }
 
-async function runOnThreads(opts: InlineOptions): Promise<ExecutionResult> {
-  const queue = [...opts.chunks];
-  const outcomes: ChunkOutcome[] = [];
-  let firstError: Error | undefined;
-  const count = Math.min(opts.threads, queue.length);
-  const stopTaking = () => firstError !== undefined || opts.signal?.aborted === true;
-  await Promise.all(
-    Array.from({ length: count }, (_, i) =>
-      new Promise<void>((resolve) => {
-        const data: ThreadData = { databaseUrl: opts.databaseUrl, runId: opts.runId, workerName: `pid ${process.pid} thread ${i + 1}` };
-        const worker = new Worker(threadEntry(), { workerData: data });
-        const send = (m: ToThread) => worker.postMessage(m);
-        const next = () => {
-          const chunk = stopTaking() ? undefined : queue.shift();
-          if (chunk === undefined) send({ type: 'stop' });
-          else send({ type: 'chunk', chunk });
-        };
-        worker.on('message', (m: FromThread) => {
-          if (m.type === 'rows') opts.onRows?.(m.rows);
-          else if (m.type === 'ready') next();
-          else if (m.type === 'done') {
-            outcomes.push(m.outcome);
-            next();
-          } else {
-            firstError ??= revive(m.error);
-            if (m.chunk === null) return; // failed to start: it closes itself
-            next();
-          }
-        });
-        worker.on('error', (err) => {
-          firstError ??= err;
-        });
-        worker.on('exit', () => resolve());
-      }),
-    ),
-  );
-  if (!firstError && opts.signal?.aborted) firstError = new Error('stopped: interrupted');
-  return { outcomes, firstError };
+function threadPool(databaseUrl: string, threads: number, modelPath: string): InlineExecutor {
+  let startError: Error | undefined;
+  const workers = Array.from({ length: threads }, (_, i) => {
+    const data: ThreadData = { databaseUrl, modelPath, workerName: `pid ${process.pid} thread ${i + 1}` };
+    const worker = new Worker(threadEntry(), { workerData: data });
+    worker.on('error', (err) => (startError ??= err));
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    return { worker, exited };
+  });
+  const closeAll = async () => {
+    for (const w of workers) w.worker.postMessage({ type: 'stop' } satisfies ToThread);
+    await Promise.all(workers.map((w) => w.exited));
+  };
+  return {
+    close: closeAll,
+    async run(run) {
+      const queue = [...run.chunks];
+      const outcomes: ChunkOutcome[] = [];
+      let firstError: Error | undefined = startError;
+      const stopTaking = () => firstError !== undefined || run.signal?.aborted === true;
+      await Promise.all(
+        workers.map(
+          ({ worker, exited }) =>
+            new Promise<void>((resolve) => {
+              const send = (m: ToThread) => worker.postMessage(m);
+              const next = () => {
+                const chunk = stopTaking() ? undefined : queue.shift();
+                send(chunk === undefined ? { type: 'stop' } : { type: 'chunk', chunk });
+              };
+              worker.on('message', (m: FromThread) => {
+                if (m.type === 'rows') run.onRows?.(m.rows);
+                else if (m.type === 'ready') next();
+                else if (m.type === 'done') {
+                  outcomes.push(m.outcome);
+                  next();
+                } else {
+                  firstError ??= revive(m.error);
+                  if (m.chunk !== null) next(); // a thread that failed to start closes itself
+                }
+              });
+              worker.on('error', (err) => (firstError ??= err));
+              if (firstError) send({ type: 'stop' });
+              void exited.then(resolve);
+              send({ type: 'run', runId: run.runId });
+            }),
+        ),
+      );
+      if (!firstError && run.signal?.aborted) firstError = new Error('stopped: interrupted');
+      return { outcomes, firstError };
+    },
+  };
 }

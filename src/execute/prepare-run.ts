@@ -23,6 +23,8 @@ export interface PreparedRun {
   pending: number[];
   resumed: boolean;
   outputs: OutputColumn[];
+  /** rows the planner counted in the pending chunks, when it knows (for the ETA) */
+  plannedRows?: number;
 }
 
 /** Model, spec and source checked against each other before any row is read. */
@@ -71,7 +73,8 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     try {
       const chunks = await source.plan();
       const run = await createRun(client, newRun, chunks);
-      return { run, pending: chunks.map((c) => c.chunk), resumed: false, outputs };
+      const known = chunks.every((c) => c.plannedRows !== undefined);
+      return { run, pending: chunks.map((c) => c.chunk), resumed: false, outputs, plannedRows: known ? chunks.reduce((n, c) => n + c.plannedRows!, 0) : undefined };
     } finally {
       await source.close();
     }

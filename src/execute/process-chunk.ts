@@ -18,6 +18,8 @@ export interface ChunkOutcome {
   rowsRejected: number;
 }
 
+const COPY_WRITE_BYTES = 256 << 10;
+
 /** Thrown when a chunk's rows collide with keys another chunk of the same run already wrote. */
 class KeyConflict extends Error {}
 
@@ -87,11 +89,13 @@ async function attemptChunk(
       if (batch.n > 0) {
         const results = await session.run(feeds(ctx, batch), fetches);
         encodeRows(writer, batch, spec.keyType, outputs, results as Record<string, Tensor>, provenance);
-        await write(writer.take());
+        // Fewer, larger socket writes: each write is a syscall and a CopyData message.
+        if (writer.pos >= COPY_WRITE_BYTES) await write(writer.take());
         rowsScored += batch.n;
       }
       onRows?.(batch.n + batch.rejects.length);
     }
+    if (writer.pos > 0) await write(writer.take());
     await write(COPY_TRAILER);
     await new Promise<void>((resolve, reject) => {
       if (copyError) return reject(copyError);

@@ -3,7 +3,7 @@ import { finishRun, type RunOutcome } from '../runs/finish-run.js';
 import type { RunTrigger } from '../runs/ledger.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import pg from 'pg';
-import { runInline } from './inline-executor.js';
+import { startInlineExecutor } from './inline-executor.js';
 import { prepareRun } from './prepare-run.js';
 
 export interface RunJobOptions {
@@ -23,9 +23,16 @@ export interface RunJobOptions {
 /** Plan (or resume) a run, score its chunks in-process, and record the outcome. */
 export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
   const started = Date.now();
-  const prepared = await prepareRun(opts);
-  opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pending.length, plannedRows: undefined });
-  const result = await runInline({ databaseUrl: opts.databaseUrl, runId: prepared.run.runId, chunks: prepared.pending, threads: opts.threads, onRows: opts.onRows, signal: opts.signal });
+  const executor = startInlineExecutor({ databaseUrl: opts.databaseUrl, threads: opts.threads, modelPath: opts.spec.model.path });
+  let prepared;
+  try {
+    prepared = await prepareRun(opts);
+  } catch (err) {
+    await executor.close();
+    throw err;
+  }
+  opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pending.length, plannedRows: prepared.plannedRows });
+  const result = await executor.run({ runId: prepared.run.runId, chunks: prepared.pending, onRows: opts.onRows, signal: opts.signal });
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer finish' });
   await client.connect();
   try {

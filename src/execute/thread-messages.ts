@@ -2,7 +2,8 @@ import type { ChunkOutcome } from './process-chunk.js';
 
 export interface ThreadData {
   databaseUrl: string;
-  runId: number;
+  /** loaded at thread start, while the run is still being planned */
+  modelPath: string;
   workerName: string;
 }
 
@@ -12,7 +13,7 @@ export interface SerializedError {
   stack?: string;
 }
 
-export type ToThread = { type: 'chunk'; chunk: number } | { type: 'stop' };
+export type ToThread = { type: 'run'; runId: number } | { type: 'chunk'; chunk: number } | { type: 'stop' };
 
 export type FromThread =
   | { type: 'ready' }

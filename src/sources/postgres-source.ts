@@ -208,7 +208,7 @@ export class PostgresSource implements Source {
         reason = `missing value (NULL) in column "${feat.column}"`;
         break;
       }
-      const v = feat.numeric ? buf.readFloatBE(starts[i]) : parseNumber(buf, starts[i], starts[i] + len);
+      const v = feat.numeric ? reader.float4(starts[i]) : parseNumber(buf, starts[i], starts[i] + len);
       if (!Number.isFinite(v) || !Number.isFinite(Math.fround(v))) {
         reason = feat.numeric ? `non-finite value ${v} in column "${feat.column}"` : badNumberReason(buf.toString('utf8', starts[i], starts[i] + len), feat.column);
         break;
@@ -246,8 +246,8 @@ function rawRow(reader: BinaryCopyReader, names: string[], featureCount: number)
     .map((n, i) => {
       const len = reader.lengths[i];
       if (len < 0) return `${n}=NULL`;
-      const isFloat = i >= 1 && i <= featureCount && len === 4 && names.length > 0 && reader.floatFields[i] === 1;
-      return `${n}=${isFloat ? reader.buf.readFloatBE(reader.starts[i]) : reader.buf.toString('utf8', reader.starts[i], reader.starts[i] + len)}`;
+      const isFloat = i >= 1 && i <= featureCount && len === 4 && reader.floatFields[i] === 1;
+      return `${n}=${isFloat ? reader.float4(reader.starts[i]) : reader.buf.toString('utf8', reader.starts[i], reader.starts[i] + len)}`;
     })
     .join(', ');
 }
