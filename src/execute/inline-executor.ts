@@ -76,7 +76,7 @@ function threadPool(databaseUrl: string, threads: number, modelPath: string): In
   let startError: Error | undefined;
   const workers = Array.from({ length: threads }, (_, i) => {
     const data: ThreadData = { databaseUrl, modelPath, workerName: `pid ${process.pid} thread ${i + 1}` };
-    const worker = new Worker(threadEntry(), { workerData: data });
+    const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     worker.on('error', (err) => (startError ??= err));
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     return { worker, exited };

@@ -20,6 +20,15 @@ export interface ChunkOutcome {
 
 const COPY_WRITE_BYTES = 256 << 10;
 
+/** One encode buffer per worker context, reused chunk after chunk. */
+const writers = new WeakMap<ChunkContext, CopyWriter>();
+function copyWriterOf(ctx: ChunkContext): CopyWriter {
+  let w = writers.get(ctx);
+  if (!w) writers.set(ctx, (w = new CopyWriter(COPY_WRITE_BYTES * 2)));
+  w.pos = 0;
+  return w;
+}
+
 /** Thrown when a chunk's rows collide with keys another chunk of the same run already wrote. */
 class KeyConflict extends Error {}
 
@@ -79,7 +88,7 @@ async function attemptChunk(
       });
     };
     const provenance = provenanceBytes(run.runId, run.logicalDate, run.modelVersion, new Date());
-    const writer = new CopyWriter(1 << 20);
+    const writer = copyWriterOf(ctx);
     const fetches = [...new Set(outputs.map((o) => o.output))];
     const rejects: Reject[] = [];
     let rowsScored = 0;
