@@ -29,7 +29,7 @@ export interface PreparedRun {
 
 /** Model, spec and source checked against each other before any row is read. */
 export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: string) {
-  const model = await describeModelFile(spec.model.path, spec.model.version, spec.specLabel);
+  const model = await describeModelFile(spec.model.path, spec.model.version, `${spec.specLabel}: model.path`);
   const outputs = checkSignature(spec, readSignature(await getSession(model.path)));
   const source = openSource(spec, logicalDate, { databaseUrl });
   try {

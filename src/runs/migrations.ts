@@ -62,8 +62,6 @@ CREATE INDEX rejects_run ON batchinfer.rejects (run_id, chunk, line);
   },
 ];
 
-export const latestMigration = migrations[migrations.length - 1].version;
-
 /** Apply missing migrations under an advisory lock, so concurrent processes migrate once. */
 export async function migrate(client: pg.ClientBase): Promise<void> {
   await client.query('BEGIN');

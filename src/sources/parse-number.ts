@@ -77,9 +77,6 @@ export function badNumberReason(text: string, column: string): string {
   return `non-numeric value "${t.length > 40 ? t.slice(0, 40) + '…' : t}" in column "${column}"`;
 }
 
-/** Largest finite float32. */
-export const FLOAT32_MAX = 3.4028234663852886e38;
-
 /** Result of scanNumber (a module slot, so the hot loop allocates nothing). */
 export const scanned = { value: Number.NaN };
 
@@ -136,3 +133,6 @@ export function scanNumber(buf: Uint8Array, start: number): number {
   }
   return i;
 }
+
+/** Largest finite float32. */
+export const FLOAT32_MAX = 3.4028234663852886e38;

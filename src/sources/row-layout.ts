@@ -1,13 +1,5 @@
 import type { JobSpec } from '../spec/job-spec.js';
 
-/** What the reader does with each source column. */
-export const enum Role {
-  Ignore = 0,
-  Key = 1,
-  Feature = 2,
-  Passthrough = 3,
-}
-
 /**
  * Where each source column goes: a feature slot (input, position), the key, a passthrough slot, or
  * nowhere. Columns may serve several roles (a feature that is also passed through).

@@ -41,8 +41,3 @@ export interface JobSpec {
 
 /** Columns batchinfer adds to every result row; a spec can't use these names. */
 export const provenanceColumns = ['run_id', 'logical_date', 'model_version', 'scored_at'] as const;
-
-/** Every source column the job reads, each once, in a stable order. */
-export function sourceColumns(spec: JobSpec): string[] {
-  return [...new Set([spec.key, ...spec.inputs.flatMap((i) => i.columns), ...spec.passthrough])];
-}

@@ -7,7 +7,7 @@ import { print, type CommandIO } from '../io.js';
 /** batchinfer inspect <model.onnx>: inputs and outputs with types and shapes. */
 export async function inspectCommand(modelPath: string, flags: { json?: boolean }, io: CommandIO): Promise<number> {
   const abs = path.resolve(io.cwd, modelPath);
-  const file = await describeModelFile(abs, undefined, modelPath);
+  const file = await describeModelFile(abs, undefined, modelPath, 'pass the path of an .onnx file');
   const sig = readSignature(await getSession(abs));
   if (flags.json) {
     print(io.stdout, JSON.stringify({ path: modelPath, sha256: file.sha256, version: file.version, ...sig }));
