@@ -45,6 +45,13 @@ export class BinaryCopyReader {
     this.end += data.length;
   }
 
+  /** A binary int8 as decimal text, without a BigInt when it is a safe integer. */
+  int8Text(offset: number): string {
+    const hi = this.view.getInt32(offset, false);
+    if (hi >= -0x200000 && hi < 0x200000) return String(hi * 4294967296 + this.view.getUint32(offset + 4, false));
+    return this.view.getBigInt64(offset, false).toString();
+  }
+
   float4(offset: number): number {
     return this.view.getFloat32(offset, false);
   }

@@ -15,6 +15,7 @@ export interface PgChunkRange {
   nulls?: boolean;
 }
 
+const integerKeyTypes = new Set(['bigint', 'integer', 'smallint']);
 const numericTypes = new Set(['real', 'double precision', 'smallint', 'integer', 'bigint', 'numeric', 'boolean']);
 
 interface Column {
@@ -30,6 +31,8 @@ interface Column {
 export class PostgresSource implements Source {
   private client?: pg.Client;
   private columns?: Map<string, Column>;
+  /** the key column arrives as binary int8 */
+  private intKey = false;
   private readonly sql: string;
   private readonly where: string;
 
@@ -138,7 +141,8 @@ export class PostgresSource implements Source {
     const key = ident(spec.key);
     const features = spec.inputs.flatMap((input, ii) => input.columns.map((c, pos) => ({ column: c, ii, pos, numeric: numericTypes.has(cols.get(c)!.type) })));
     const select = [
-      `${key}::text`,
+      // Integer keys travel as binary int8 (no int8out in the server, no UTF-8 decode here).
+      integerKeyTypes.has(cols.get(spec.key)!.type) ? `${key}::int8` : `${key}::text`,
       ...features.map((f) => (f.numeric ? `${ident(f.column)}::float4` : `${ident(f.column)}::text`)),
       ...spec.passthrough.map((c) => `${ident(c)}::text`),
     ];
@@ -161,6 +165,7 @@ export class PostgresSource implements Source {
       lines: null,
     };
     const reader = new BinaryCopyReader(select.length);
+    this.intKey = integerKeyTypes.has(cols.get(spec.key)!.type);
     features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
     const seen = new Set<string>(opts.takenKeys);
     const c = await this.connect();
@@ -196,7 +201,7 @@ export class PostgresSource implements Source {
     const { buf, starts, lengths } = reader;
     const r = batch.n;
     const keyLen = lengths[0];
-    const key = keyLen < 0 ? null : buf.toString('utf8', starts[0], starts[0] + keyLen);
+    const key = keyLen < 0 ? null : this.intKey ? reader.int8Text(starts[0]) : buf.toString('utf8', starts[0], starts[0] + keyLen);
     let reason: string | null = null;
     if (key === null || key === '') reason = `empty key column "${this.spec.key}"`;
     else if (seen.has(key)) reason = `duplicate key "${key}" (already seen in this run)`;
@@ -221,7 +226,7 @@ export class PostgresSource implements Source {
       pt[p][r] = lengths[i] < 0 ? null : buf.toString('utf8', starts[i], starts[i] + lengths[i]);
     }
     if (reason !== null) {
-      batch.rejects.push({ line: null, key, reason, raw: rawRow(reader, this.rawNames(features), features.length) } satisfies Reject);
+      batch.rejects.push({ line: null, key, reason, raw: rawRow(reader, this.rawNames(features), features.length, this.intKey) } satisfies Reject);
       return;
     }
     seen.add(key!);
@@ -241,11 +246,12 @@ export class PostgresSource implements Source {
 }
 
 /** A rejected row as text for batchinfer.rejects.raw: column=value pairs, float4 features decoded. */
-function rawRow(reader: BinaryCopyReader, names: string[], featureCount: number): string {
+function rawRow(reader: BinaryCopyReader, names: string[], featureCount: number, intKey: boolean): string {
   return names
     .map((n, i) => {
       const len = reader.lengths[i];
       if (len < 0) return `${n}=NULL`;
+      if (i === 0 && intKey) return `${n}=${reader.int8Text(reader.starts[0])}`;
       const isFloat = i >= 1 && i <= featureCount && len === 4 && reader.floatFields[i] === 1;
       return `${n}=${isFloat ? reader.float4(reader.starts[i]) : reader.buf.toString('utf8', reader.starts[i], reader.starts[i] + len)}`;
     })
