@@ -193,7 +193,13 @@ export class PostgresSource implements Source {
     } catch (err) {
       throw err instanceof UsageError ? err : new SourceError(`${this.where}: ${errorMessage(err)}`);
     } finally {
-      if (!finished) await c.query('ROLLBACK').catch(() => undefined);
+      // Stopped early (an error, or the consumer gave up): the connection may still be inside the
+      // COPY, where a ROLLBACK would queue behind it forever. Drop the connection instead; the next
+      // read opens a new one.
+      if (!finished) {
+        this.client = undefined;
+        await c.end().catch(() => undefined);
+      }
     }
   }
 
