@@ -6,6 +6,7 @@ import { runJob } from '../../src/execute/run-job.js';
 import { freshDatabase, query } from '../support/database.js';
 import { dropWithin, tempDir, typedSpec, writeSpec } from '../support/jobs.js';
 import { runCli } from '../support/cli.js';
+import { openSource } from '../../src/sources/open-source.js';
 
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let tmp: ReturnType<typeof tempDir>;
@@ -33,7 +34,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tmp.dir, 'data.csv'), csv);
 });
 afterAll(async () => {
-  if (ok === 2) {
+  if (ok === 3) {
     await dropWithin(db);
     tmp.remove();
   } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
@@ -91,6 +92,24 @@ describe('Postgres source', () => {
     const r2 = await runCli(['run', 'missing-col.yaml'], { cwd: tmp.dir, env: { DATABASE_URL: db.url } });
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/missing-col\.yaml: inputs\.x\[2\]: column "c" is not in the query's result/);
+    ok++;
+  });
+
+  it('a chunk read stopped midway (the consumer failed) leaves the source usable for the next chunk', async () => {
+    const spec = loadSpec(writeSpec(tmp.dir, 'early.yaml', pgSpec({ batch_size: 8 })), tmp.dir);
+    const source = openSource(spec, '2026-03-01', { databaseUrl: db.url });
+    try {
+      const chunks = await source.plan();
+      for await (const batch of source.read(chunks[0])) {
+        expect(batch.n).toBe(8);
+        break; // the COPY out is still streaming
+      }
+      let rows = 0;
+      for await (const batch of source.read(chunks[1])) rows += batch.n + batch.rejects.length;
+      expect(rows).toBe(60);
+    } finally {
+      await source.close();
+    }
     ok++;
   });
 });
