@@ -1,30 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase } from '../support/database.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, runCli } from '../support/cli.js';
-import { dropWithin, stackFrame, tempDir, typedModel, typedSpec, writeSpec } from '../support/jobs.js';
+import { testWorkspace, stackFrame, typedModel, typedSpec, writeSpec } from '../support/jobs.js';
 
-let db: Awaited<ReturnType<typeof freshDatabase>>;
-let tmp: ReturnType<typeof tempDir>;
-let failures = 0;
+// A database only so `run` never falls back to starting the embedded server; no case gets far enough to write.
+const ws = testWorkspace('cli-errors');
 beforeAll(async () => {
-  // A database only so `run` never falls back to starting the embedded server; no case gets far enough to write.
-  db = await freshDatabase('cli_errors');
-  tmp = tempDir('cli-errors');
-  fs.writeFileSync(path.join(tmp.dir, 'data.csv'), 'id,a,b,c\n1,1,2,3\n');
+  fs.writeFileSync(path.join(ws.tmp.dir, 'data.csv'), 'id,a,b,c\n1,1,2,3\n');
 });
-afterAll(async () => {
-  if (failures === 0) {
-    await dropWithin(db);
-    tmp.remove();
-  } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
-});
-const track = (fn: () => Promise<void>) => async () => {
-  failures++;
-  await fn();
-  failures--;
-};
 
 /** Each bad spec, the key path its message must name, and what else the message must say (the fix). */
 const cases: { name: string; spec: Record<string, unknown>; path: string; says: RegExp[] }[] = [
@@ -49,11 +33,11 @@ const cases: { name: string; spec: Record<string, unknown>; path: string; says: 
 describe('CLI errors', () => {
   for (const c of cases) {
     for (const command of ['run', 'validate'] as const) {
-      it(`${command} ${c.name}: exit 2, one line naming the spec file and ${c.path}, saying what to do, no stack`, track(async () => {
+      it(`${command} ${c.name}: exit 2, one line naming the spec file and ${c.path}, saying what to do, no stack`, ws.track(async () => {
         const file = `${c.name}.yaml`;
-        writeSpec(tmp.dir, file, c.spec);
+        writeSpec(ws.tmp.dir, file, c.spec);
         const args = command === 'run' ? ['run', file, '--threads', '1', '--date', '2026-11-07'] : ['validate', file, '--date', '2026-11-07'];
-        const r = await runCli(args, { cwd: tmp.dir, env: { DATABASE_URL: db.url, DEBUG: undefined }, timeoutMs: 30_000 });
+        const r = await runCli(args, { cwd: ws.tmp.dir, env: { DATABASE_URL: ws.db.url, DEBUG: undefined }, timeoutMs: 30_000 });
         expect(r.code, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(2);
         expect(r.stderr).not.toMatch(stackFrame);
         expect(r.stderr).not.toMatch(/DEBUG=1|Error:|UsageError/);
@@ -68,23 +52,23 @@ describe('CLI errors', () => {
     }
   }
 
-  it('validate reports every bad spec of several, one line each, and exits 2', track(async () => {
-    for (const c of cases) writeSpec(tmp.dir, `${c.name}.yaml`, c.spec);
-    const r = await runCli(['validate', ...cases.map((c) => `${c.name}.yaml`), '--date', '2026-11-07'], { cwd: tmp.dir, timeoutMs: 30_000 });
+  it('validate reports every bad spec of several, one line each, and exits 2', ws.track(async () => {
+    for (const c of cases) writeSpec(ws.tmp.dir, `${c.name}.yaml`, c.spec);
+    const r = await runCli(['validate', ...cases.map((c) => `${c.name}.yaml`), '--date', '2026-11-07'], { cwd: ws.tmp.dir, timeoutMs: 30_000 });
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(cases.length);
     cases.forEach((c, i) => expect(lines[i].startsWith(`${c.name}.yaml: ${c.path}`), lines[i]).toBe(true));
   }));
 
-  it('validate on the demo spec exits 0', track(async () => {
+  it('validate on the demo spec exits 0', ws.track(async () => {
     const r = await runCli(['validate', 'jobs/wine.yaml', '--date', '2026-11-07'], { cwd: repoRoot, env: { DATABASE_URL: undefined }, timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^jobs\/wine\.yaml: ok \(job wine-quality, model [0-9a-f]{12}, 4 result columns -> scores\.wine\)\n$/);
     expect(r.stderr).toBe('');
   }));
 
-  it('inspect lists the demo model inputs and outputs with types and shapes', track(async () => {
+  it('inspect lists the demo model inputs and outputs with types and shapes', ws.track(async () => {
     const r = await runCli(['inspect', 'models/wine/model.onnx'], { cwd: repoRoot, timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(0);
     const out = r.stdout;
@@ -101,20 +85,20 @@ describe('CLI errors', () => {
     expect(sig.outputs.map((o) => o.name).sort()).toEqual(['label', 'probabilities']);
   }));
 
-  it('inspect of a missing model file exits 2 without a stack', track(async () => {
+  it('inspect of a missing model file exits 2 without a stack', ws.track(async () => {
     const r = await runCli(['inspect', 'models/nope.onnx'], { cwd: repoRoot, timeoutMs: 30_000 });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/models\/nope\.onnx/);
     expect(r.stderr).not.toMatch(stackFrame);
   }));
 
-  it('--help lists run, validate, inspect and db', track(async () => {
+  it('--help lists run, validate, inspect and db', ws.track(async () => {
     const r = await runCli(['--help'], { timeoutMs: 30_000 });
     expect(r.code).toBe(0);
     for (const cmd of ['run', 'validate', 'inspect', 'db']) expect(r.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
   }));
 
-  it('an unknown command exits 2 with a hint, no stack', track(async () => {
+  it('an unknown command exits 2 with a hint, no stack', ws.track(async () => {
     const r = await runCli(['frobnicate'], { timeoutMs: 30_000 });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown command/);

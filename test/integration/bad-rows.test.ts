@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, query } from '../support/database.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { query } from '../support/database.js';
 import { runCli } from '../support/cli.js';
-import { dropWithin, stackFrame, tempDir, typedSpec, writeSpec } from '../support/jobs.js';
+import { testWorkspace, stackFrame, typedSpec, writeSpec } from '../support/jobs.js';
 
 /**
  * One CSV with every kind of bad row, quoted newlines, CRLF line ends and a UTF-8 BOM, split into
@@ -65,32 +65,15 @@ function scenario(crossDup: boolean) {
   return { recs, ...buildCsv(recs) };
 }
 
-let db: Awaited<ReturnType<typeof freshDatabase>>;
-let tmp: ReturnType<typeof tempDir>;
-let failures = 0;
-beforeAll(async () => {
-  db = await freshDatabase('bad_rows');
-  tmp = tempDir('bad-rows');
-});
-afterAll(async () => {
-  if (failures === 0) {
-    await dropWithin(db);
-    tmp.remove();
-  } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
-});
-const track = (fn: () => Promise<void>) => async () => {
-  failures++;
-  await fn();
-  failures--;
-};
+const ws = testWorkspace('bad-rows');
 
 /** Score a file through the CLI (killed after 20 s, so a hang fails this test instead of the suite). */
 async function cliRun(name: string, file: Buffer, maxRejected: number, date: string) {
-  const dir = path.join(tmp.dir, name);
+  const dir = path.join(ws.tmp.dir, name);
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, 'data.csv'), file);
   const specPath = writeSpec(dir, `${name}.yaml`, typedSpec({ name, passthrough: ['note'], sink: { table: `scores.${name.replaceAll('-', '_')}` }, batch_size: 2, chunk_rows: 5, max_rejected: maxRejected }));
-  const cli = await runCli(['run', specPath, '--json', '--threads', '2', '--date', date], { cwd: dir, env: { DATABASE_URL: db.url }, timeoutMs: 20_000 });
+  const cli = await runCli(['run', specPath, '--json', '--threads', '2', '--date', date], { cwd: dir, env: { DATABASE_URL: ws.db.url }, timeoutMs: 20_000 });
   expect(cli.signal, `batchinfer run ${name} did not finish in 20 s (killed); stderr: ${cli.stderr}`).toBeNull();
   expect(cli.stderr).not.toMatch(stackFrame);
   const out = JSON.parse(cli.stdout.trim()) as { run_id: number; status: string; rows_read: number; rows_scored: number; rows_rejected: number; chunks_total: number; chunks_done: number; error: string | null; resumed: boolean };
@@ -105,7 +88,7 @@ describe('bad rows', () => {
   });
 
   for (const crossDup of [true, false]) {
-    it(`rejects each bad row with its line and reason, scores the rest byte for byte, counts add up (${crossDup ? 'with' : 'without'} a key repeated across chunks)`, track(async () => {
+    it(`rejects each bad row with its line and reason, scores the rest byte for byte, counts add up (${crossDup ? 'with' : 'without'} a key repeated across chunks)`, ws.track(async () => {
       const { recs, file, lines, texts } = scenario(crossDup);
       const total = recs.length;
       const nRejected = recs.filter((r) => r.bad !== null).length;
@@ -114,9 +97,9 @@ describe('bad rows', () => {
       expect(out).toMatchObject({ status: 'succeeded', error: null, chunks_total: 5, chunks_done: 5, rows_read: total, rows_scored: total - nRejected, rows_rejected: nRejected });
       expect(out.rows_scored + out.rows_rejected).toBe(out.rows_read);
 
-      const [run] = await query(db.url, 'SELECT status, rows_read, rows_scored, rows_rejected FROM batchinfer.runs WHERE run_id = $1', [out.run_id]);
+      const [run] = await query(ws.db.url, 'SELECT status, rows_read, rows_scored, rows_rejected FROM batchinfer.runs WHERE run_id = $1', [out.run_id]);
       expect(run).toEqual({ status: 'succeeded', rows_read: String(total), rows_scored: String(total - nRejected), rows_rejected: String(nRejected) });
-      const chunks = await query<{ status: string; rows_read: string; rows_scored: string; rows_rejected: string }>(db.url, 'SELECT status, rows_read, rows_scored, rows_rejected FROM batchinfer.chunks WHERE run_id = $1 ORDER BY chunk', [out.run_id]);
+      const chunks = await query<{ status: string; rows_read: string; rows_scored: string; rows_rejected: string }>(ws.db.url, 'SELECT status, rows_read, rows_scored, rows_rejected FROM batchinfer.chunks WHERE run_id = $1 ORDER BY chunk', [out.run_id]);
       expect(chunks.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done', 'done']);
       expect(chunks.map((c) => Number(c.rows_read))).toEqual([5, 5, 5, 5, 1]);
       for (const c of chunks) expect(Number(c.rows_scored) + Number(c.rows_rejected)).toBe(Number(c.rows_read));
@@ -124,7 +107,7 @@ describe('bad rows', () => {
       expect([sum('rows_scored'), sum('rows_rejected')]).toEqual([total - nRejected, nRejected]);
 
       // Rejects: each parse reject with its chunk, line, reason, key and raw text; g2's repeat in another chunk on one of its two lines.
-      const rejects = await query<{ chunk: number; line: string; key: string | null; reason: string; raw: string }>(db.url, 'SELECT chunk, line, key, reason, raw FROM batchinfer.rejects WHERE run_id = $1 ORDER BY line', [out.run_id]);
+      const rejects = await query<{ chunk: number; line: string; key: string | null; reason: string; raw: string }>(ws.db.url, 'SELECT chunk, line, key, reason, raw FROM batchinfer.rejects WHERE run_id = $1 ORDER BY line', [out.run_id]);
       expect(rejects).toHaveLength(nRejected);
       let g2Lost = -1;
       if (crossDup) {
@@ -141,7 +124,7 @@ describe('bad rows', () => {
       expect(rejects.filter((r) => r.key !== 'g2')).toEqual(expected);
 
       // Scored rows: the right keys and sums, passthrough bytes identical to the file's.
-      const rows = await query<{ id: string; note: Buffer; s: number; run_id: string }>(db.url, `SELECT id, convert_to(note, 'UTF8') AS note, s, run_id FROM ${table} ORDER BY id`);
+      const rows = await query<{ id: string; note: Buffer; s: number; run_id: string }>(ws.db.url, `SELECT id, convert_to(note, 'UTF8') AS note, s, run_id FROM ${table} ORDER BY id`);
       const want = recs.filter((r, i) => (r.bad === null || (crossDup && i === CROSS)) && i !== g2Lost);
       expect(rows.map((r) => r.id).sort()).toEqual(want.map((r) => r.key).sort());
       for (const r of want) {
@@ -155,7 +138,7 @@ describe('bad rows', () => {
     }));
   }
 
-  it('with max_rejected: 0 the same file fails (exit 1), quoting the first reasons with their lines', track(async () => {
+  it('with max_rejected: 0 the same file fails (exit 1), quoting the first reasons with their lines', ws.track(async () => {
     const { recs, file, lines } = scenario(true);
     const nRejected = recs.filter((r) => r.bad !== null).length;
     const { cli, out } = await cliRun('bad-strict', file, 0, '2026-11-03');
@@ -164,10 +147,10 @@ describe('bad rows', () => {
     expect(out.error).toContain(`${nRejected} of ${recs.length} rows rejected, over max_rejected 0 (0 allowed)`);
     // The first reasons (by chunk, line) are quoted; the in-chunk duplicate of g1 is always among them.
     expect(out.error).toContain(`line ${lines[3]}: duplicate key "g1" (already seen in this run)`);
-    const first = await query<{ line: string; reason: string }>(db.url, 'SELECT line, reason FROM batchinfer.rejects WHERE run_id = $1 ORDER BY chunk, line LIMIT 3', [out.run_id]);
+    const first = await query<{ line: string; reason: string }>(ws.db.url, 'SELECT line, reason FROM batchinfer.rejects WHERE run_id = $1 ORDER BY chunk, line LIMIT 3', [out.run_id]);
     expect(first).toHaveLength(3);
     for (const r of first) expect(out.error).toContain(`line ${r.line}: ${r.reason}`);
-    const [run] = await query(db.url, 'SELECT status, error FROM batchinfer.runs WHERE run_id = $1', [out.run_id]);
+    const [run] = await query(ws.db.url, 'SELECT status, error FROM batchinfer.runs WHERE run_id = $1', [out.run_id]);
     expect(run).toEqual({ status: 'failed', error: out.error });
   }));
 });

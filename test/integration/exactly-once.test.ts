@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { loadSpec } from '../../src/spec/load-spec.js';
 import { prepareRun } from '../../src/execute/prepare-run.js';
@@ -9,55 +9,43 @@ import { processChunk } from '../../src/execute/process-chunk.js';
 import { finishRun } from '../../src/runs/finish-run.js';
 import { runJob } from '../../src/execute/run-job.js';
 import type { JobSpec } from '../../src/spec/job-spec.js';
-import { freshDatabase, query } from '../support/database.js';
-import { dropWithin, tempDir, typedSpec, writeSpec } from '../support/jobs.js';
+import { query } from '../support/database.js';
+import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 
 const CHUNK_ROWS = 4000;
 const CHUNKS = 3;
 const TOTAL = CHUNK_ROWS * CHUNKS;
 
-let db: Awaited<ReturnType<typeof freshDatabase>>;
-let tmp: ReturnType<typeof tempDir>;
 let spec: JobSpec;
-let failures = 0;
 const contexts: ChunkContext[] = [];
+const ws = testWorkspace('exactly-once', {
+  beforeCleanup: async () => {
+    for (const ctx of contexts) await closeChunkContext(ctx).catch(() => undefined);
+  },
+});
 beforeAll(async () => {
-  db = await freshDatabase('exactly_once');
-  tmp = tempDir('exactly-once');
   const lines = ['id,a,b,c'];
   for (let i = 0; i < TOTAL; i++) lines.push(`${i},${i % 7},${(i % 13) / 4},${-(i % 5)}`);
-  fs.writeFileSync(path.join(tmp.dir, 'data.csv'), lines.join('\n') + '\n');
-  spec = loadSpec(writeSpec(tmp.dir, 'once.yaml', typedSpec({ name: 'once', key_type: 'bigint', sink: { table: 'scores.once' }, batch_size: 500, chunk_rows: CHUNK_ROWS })), tmp.dir);
+  fs.writeFileSync(path.join(ws.tmp.dir, 'data.csv'), lines.join('\n') + '\n');
+  spec = loadSpec(writeSpec(ws.tmp.dir, 'once.yaml', typedSpec({ name: 'once', key_type: 'bigint', sink: { table: 'scores.once' }, batch_size: 500, chunk_rows: CHUNK_ROWS })), ws.tmp.dir);
 });
-afterAll(async () => {
-  for (const ctx of contexts) await closeChunkContext(ctx).catch(() => undefined);
-  if (failures === 0) {
-    await dropWithin(db);
-    tmp.remove();
-  } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
-});
-const track = (fn: () => Promise<void>) => async () => {
-  failures++;
-  await fn();
-  failures--;
-};
 async function context(name: string): Promise<ChunkContext> {
-  const ctx = await openChunkContext(db.url, runId, name);
+  const ctx = await openChunkContext(ws.db.url, runId, name);
   contexts.push(ctx);
   return ctx;
 }
 
 /** Rows of one run whose keys fall in chunk `c` (keys are the row numbers): total and distinct. */
 async function chunkRows(run: number, c: number): Promise<{ n: number; distinct: number }> {
-  const [r] = await query<{ n: string; distinct: string }>(db.url, 'SELECT count(*) AS n, count(DISTINCT id) AS distinct FROM scores.once WHERE run_id = $1 AND id >= $2 AND id < $3', [run, c * CHUNK_ROWS, (c + 1) * CHUNK_ROWS]);
+  const [r] = await query<{ n: string; distinct: string }>(ws.db.url, 'SELECT count(*) AS n, count(DISTINCT id) AS distinct FROM scores.once WHERE run_id = $1 AND id >= $2 AND id < $3', [run, c * CHUNK_ROWS, (c + 1) * CHUNK_ROWS]);
   return { n: Number(r.n), distinct: Number(r.distinct) };
 }
 
 let runId: number;
 
 describe('exactly once', () => {
-  it('a chunk processed twice in a row is written once; the second call is skipped with the same counts', track(async () => {
-    const prepared = await prepareRun({ spec, logicalDate: '2026-11-04', trigger: 'manual', databaseUrl: db.url });
+  it('a chunk processed twice in a row is written once; the second call is skipped with the same counts', ws.track(async () => {
+    const prepared = await prepareRun({ spec, logicalDate: '2026-11-04', trigger: 'manual', databaseUrl: ws.db.url });
     runId = prepared.run.runId;
     expect(prepared).toMatchObject({ resumed: false, pending: [0, 1, 2] });
     const ctx = await context('test a');
@@ -66,21 +54,21 @@ describe('exactly once', () => {
     const second = await processChunk(ctx, 0);
     expect(second).toEqual({ chunk: 0, skipped: true, rowsRead: CHUNK_ROWS, rowsScored: CHUNK_ROWS, rowsRejected: 0 });
     expect(await chunkRows(runId, 0)).toEqual({ n: CHUNK_ROWS, distinct: CHUNK_ROWS });
-    const [c] = await query(db.url, 'SELECT status, rows_read, rows_scored, attempts, worker FROM batchinfer.chunks WHERE run_id = $1 AND chunk = 0', [runId]);
+    const [c] = await query(ws.db.url, 'SELECT status, rows_read, rows_scored, attempts, worker FROM batchinfer.chunks WHERE run_id = $1 AND chunk = 0', [runId]);
     expect(c).toEqual({ status: 'done', rows_read: String(CHUNK_ROWS), rows_scored: String(CHUNK_ROWS), attempts: 1, worker: 'test a' });
   }));
 
-  it('a chunk processed at once from two contexts is written once: one writes, the other waits and skips', track(async () => {
+  it('a chunk processed at once from two contexts is written once: one writes, the other waits and skips', ws.track(async () => {
     const [a, b] = [await context('test b1'), await context('test b2')];
     // Hold the chunk's row lock, so both calls are surely in flight together, then let them go.
-    const blocker = new pg.Client({ connectionString: db.url });
+    const blocker = new pg.Client({ connectionString: ws.db.url });
     await blocker.connect();
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM batchinfer.chunks WHERE run_id = $1 AND chunk = 1 FOR UPDATE', [runId]);
       const both = Promise.all([processChunk(a, 1), processChunk(b, 1)]);
       for (let i = 0; i < 100; i++) {
-        const [w] = await query<{ n: string }>(db.url, `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'batchinfer test b%' AND wait_event_type = 'Lock'`);
+        const [w] = await query<{ n: string }>(ws.db.url, `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'batchinfer test b%' AND wait_event_type = 'Lock'`);
         if (Number(w.n) === 2) break;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -92,14 +80,14 @@ describe('exactly once', () => {
       await blocker.end();
     }
     expect(await chunkRows(runId, 1)).toEqual({ n: CHUNK_ROWS, distinct: CHUNK_ROWS });
-    const rejects = await query(db.url, 'SELECT * FROM batchinfer.rejects WHERE run_id = $1', [runId]);
+    const rejects = await query(ws.db.url, 'SELECT * FROM batchinfer.rejects WHERE run_id = $1', [runId]);
     expect(rejects).toEqual([]);
   }));
 
-  it('the run then finishes with every row exactly once and the counts right', track(async () => {
+  it('the run then finishes with every row exactly once and the counts right', ws.track(async () => {
     const ctx = contexts[0];
     expect(await processChunk(ctx, 2)).toMatchObject({ skipped: false, rowsScored: CHUNK_ROWS });
-    const client = new pg.Client({ connectionString: db.url });
+    const client = new pg.Client({ connectionString: ws.db.url });
     await client.connect();
     try {
       const outcome = await finishRun(client, ctx.run, { resumed: false });
@@ -107,32 +95,32 @@ describe('exactly once', () => {
     } finally {
       await client.end();
     }
-    const [r] = await query(db.url, 'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, min(id)::int AS lo, max(id)::int AS hi FROM scores.once WHERE run_id = $1', [runId]);
+    const [r] = await query(ws.db.url, 'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, min(id)::int AS lo, max(id)::int AS hi FROM scores.once WHERE run_id = $1', [runId]);
     expect(r).toEqual({ n: TOTAL, d: TOTAL, lo: 0, hi: TOTAL - 1 });
     // Spot-check values: s = a + b + c of the row with that key.
-    const rows = await query<{ id: string; s: number }>(db.url, 'SELECT id, s FROM scores.once WHERE run_id = $1 AND id IN (0, 4001, 11999)', [runId]);
+    const rows = await query<{ id: string; s: number }>(ws.db.url, 'SELECT id, s FROM scores.once WHERE run_id = $1 AND id IN (0, 4001, 11999)', [runId]);
     for (const row of rows) {
       const i = Number(row.id);
       expect(row.s).toBeCloseTo((i % 7) + (i % 13) / 4 - (i % 5), 5);
     }
   }));
 
-  it('running the same date again after success makes a new run; _latest shows only its rows, the old run stays queryable', track(async () => {
-    const again = await runJob({ spec, logicalDate: '2026-11-04', trigger: 'schedule', databaseUrl: db.url, threads: 2 });
+  it('running the same date again after success makes a new run; _latest shows only its rows, the old run stays queryable', ws.track(async () => {
+    const again = await runJob({ spec, logicalDate: '2026-11-04', trigger: 'schedule', databaseUrl: ws.db.url, threads: 2 });
     expect(again).toMatchObject({ status: 'succeeded', resumed: false, trigger: 'schedule', rows_scored: TOTAL, chunks_done: CHUNKS });
     expect(again.run_id).not.toBe(runId);
     // Another date alongside: _latest keeps the newest succeeded run of every date.
-    const other = await runJob({ spec, logicalDate: '2026-11-05', trigger: 'manual', databaseUrl: db.url, threads: 0 });
+    const other = await runJob({ spec, logicalDate: '2026-11-05', trigger: 'manual', databaseUrl: ws.db.url, threads: 0 });
     expect(other).toMatchObject({ status: 'succeeded', rows_scored: TOTAL });
 
-    const latest = await query<{ run_id: string; d: string; n: string }>(db.url, `SELECT run_id, to_char(logical_date, 'YYYY-MM-DD') AS d, count(*) AS n FROM scores.once_latest GROUP BY 1, 2 ORDER BY 2`);
+    const latest = await query<{ run_id: string; d: string; n: string }>(ws.db.url, `SELECT run_id, to_char(logical_date, 'YYYY-MM-DD') AS d, count(*) AS n FROM scores.once_latest GROUP BY 1, 2 ORDER BY 2`);
     expect(latest).toEqual([
       { run_id: String(again.run_id), d: '2026-11-04', n: String(TOTAL) },
       { run_id: String(other.run_id), d: '2026-11-05', n: String(TOTAL) },
     ]);
-    const [old] = await query(db.url, 'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM scores.once WHERE run_id = $1', [runId]);
+    const [old] = await query(ws.db.url, 'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM scores.once WHERE run_id = $1', [runId]);
     expect(old).toEqual({ n: TOTAL, d: TOTAL });
-    const runs = await query(db.url, `SELECT run_id::int, status, to_char(logical_date, 'YYYY-MM-DD') AS d FROM batchinfer.runs ORDER BY run_id`);
+    const runs = await query(ws.db.url, `SELECT run_id::int, status, to_char(logical_date, 'YYYY-MM-DD') AS d FROM batchinfer.runs ORDER BY run_id`);
     expect(runs).toEqual([
       { run_id: runId, status: 'succeeded', d: '2026-11-04' },
       { run_id: again.run_id, status: 'succeeded', d: '2026-11-04' },

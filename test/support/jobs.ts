@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { stringify } from 'yaml';
 import { repoRoot } from './cli.js';
+import { freshDatabase } from './database.js';
 
 /** The hand-made test models (see test/fixtures/make_fixtures.py). */
 export const typedModel = path.join(repoRoot, 'test/fixtures/models/typed.onnx');
@@ -59,4 +60,34 @@ export async function dropWithin(db: { url: string }, ms = 10_000): Promise<void
   } finally {
     await c.end();
   }
+}
+
+/**
+ * A test file's own database and temp folder, created before its tests. Both are removed after the file
+ * only when no tracked test failed; otherwise they are left, and named, as evidence.
+ */
+export function testWorkspace(label: string, opts: { beforeCleanup?: () => Promise<void> } = {}) {
+  const ws = {
+    db: undefined as unknown as Awaited<ReturnType<typeof freshDatabase>>,
+    tmp: undefined as unknown as ReturnType<typeof tempDir>,
+    failures: 0,
+    /** wrap a test body so a failure keeps the evidence */
+    track: (fn: () => Promise<void>) => async () => {
+      ws.failures++;
+      await fn();
+      ws.failures--;
+    },
+  };
+  beforeAll(async () => {
+    ws.db = await freshDatabase(label.replaceAll('-', '_'));
+    ws.tmp = tempDir(label);
+  });
+  afterAll(async () => {
+    await opts.beforeCleanup?.();
+    if (ws.failures === 0) {
+      await dropWithin(ws.db);
+      ws.tmp.remove();
+    } else console.error(`left database ${ws.db.url} and files in ${ws.tmp.dir} for inspection`);
+  });
+  return ws;
 }

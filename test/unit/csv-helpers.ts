@@ -53,7 +53,7 @@ export interface Row {
   line: number | null;
   /** per model input, the row's feature values */
   features: number[][];
-  passthrough: string[];
+  passthrough: (string | null)[];
 }
 
 export interface ReadResult {
