@@ -50,6 +50,8 @@ const srcTable = `bench_src_${ROWS}`;
 {
   const c = new pg.Client({ connectionString: dbUrl });
   await c.connect();
+  // Every bench run writes millions of result rows; start from empty tables so disk use stays flat.
+  await c.query('DROP SCHEMA IF EXISTS bench CASCADE');
   const { rows } = await c.query(`SELECT count(*)::bigint AS n FROM pg_tables WHERE schemaname = 'public' AND tablename = $1`, [srcTable]);
   if (Number(rows[0].n) === 0) {
     log(`loading ${path.basename(csv)} into public.${srcTable}`);
