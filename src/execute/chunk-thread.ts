@@ -4,6 +4,7 @@ import { UsageError, errorMessage } from '../errors.js';
 import { getSession } from '../model/session-cache.js';
 import { closeChunkContext, openChunkContext, type ChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
+import { trace } from '../trace.js';
 import type { FromThread, ToThread, ThreadData } from './thread-messages.js';
 
 const port = parentPort!;
@@ -12,7 +13,8 @@ const post = (m: FromThread) => port.postMessage(m);
 const failure = (err: unknown) => ({ message: errorMessage(err), usage: err instanceof UsageError, stack: err instanceof Error ? err.stack : undefined });
 
 // Load the model now, while the main thread plans the run; a failure surfaces when the run opens.
-getSession(data.modelPath).catch(() => undefined);
+trace('thread: started');
+getSession(data.modelPath).then(() => trace('thread: model loaded'), () => undefined);
 
 let ctx: ChunkContext | undefined;
 
@@ -25,6 +27,7 @@ port.on('message', async (m: ToThread) => {
   if (m.type === 'run') {
     try {
       ctx = await openChunkContext(data.databaseUrl, m.runId, data.workerName);
+      trace('thread: context open');
       post({ type: 'ready' });
     } catch (err) {
       post({ type: 'failed', chunk: null, error: failure(err) });
@@ -32,6 +35,7 @@ port.on('message', async (m: ToThread) => {
     }
     return;
   }
+  trace(`chunk ${m.chunk}: start`);
   let pending = 0;
   let last = Date.now();
   try {
@@ -44,6 +48,7 @@ port.on('message', async (m: ToThread) => {
       }
     });
     if (pending) post({ type: 'rows', rows: pending });
+    trace(`chunk ${m.chunk}: done`);
     post({ type: 'done', outcome });
   } catch (err) {
     post({ type: 'failed', chunk: m.chunk, error: failure(err) });

@@ -7,6 +7,7 @@ import { createRun, findResumableRun, markRunning, pendingChunks, type RunRecord
 import { ensureResultTable, resultColumns } from '../sink/result-table.js';
 import { openSource } from '../sources/open-source.js';
 import type { JobSpec } from '../spec/job-spec.js';
+import { trace } from '../trace.js';
 
 export interface PrepareOptions {
   spec: JobSpec;
@@ -46,12 +47,15 @@ export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: 
  */
 export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   const { spec } = opts;
+  trace('prepare: start');
   const { model, outputs, fingerprint } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
+  trace('prepare: checked');
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer plan' });
   await client.connect();
   try {
     await migrate(client);
     await ensureResultTable(client, spec, resultColumns(spec, outputs));
+    trace('prepare: migrated');
     const newRun = {
       job: spec.name,
       logicalDate: opts.logicalDate,
@@ -72,7 +76,9 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     const source = openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
     try {
       const chunks = await source.plan();
+      trace('prepare: planned');
       const run = await createRun(client, newRun, chunks);
+      trace('prepare: run created');
       const known = chunks.every((c) => c.plannedRows !== undefined);
       return { run, pending: chunks.map((c) => c.chunk), resumed: false, outputs, plannedRows: known ? chunks.reduce((n, c) => n + c.plannedRows!, 0) : undefined };
     } finally {

@@ -6,8 +6,10 @@ import { encodeRows } from '../sink/encode-rows.js';
 import { qualified, quoteIdent, resultColumns } from '../sink/result-table.js';
 import { loadChunk } from '../runs/ledger.js';
 import type { ChunkRange, Reject, RowBatch } from '../sources/source.js';
+import { bigintKey, type Key } from '../sources/keys.js';
 import type { ChunkContext } from './chunk-context.js';
 import { defaults } from '../defaults.js';
+import { trace } from '../trace.js';
 
 export interface ChunkOutcome {
   chunk: number;
@@ -104,6 +106,7 @@ async function attemptChunk(
       }
       onRows?.(batch.n + batch.rejects.length);
     }
+    trace(`chunk ${chunkNo}: read done`);
     if (writer.pos > 0) await write(writer.take());
     await write(COPY_TRAILER);
     await new Promise<void>((resolve, reject) => {
@@ -111,6 +114,7 @@ async function attemptChunk(
       stream.once('error', reject);
       stream.end(() => resolve());
     });
+    trace(`chunk ${chunkNo}: copy done`);
     await insertRejects(ctx, chunkNo, rejects);
     const rowsRejected = rejects.length;
     await client.query(
@@ -147,17 +151,17 @@ function feeds(ctx: ChunkContext, batch: RowBatch): Record<string, Tensor> {
 }
 
 /** Keys of this chunk that other chunks of the run already committed (a pre-pass over the chunk). */
-async function keysTakenByOtherChunks(ctx: ChunkContext, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<Set<string>> {
+async function keysTakenByOtherChunks(ctx: ChunkContext, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<Set<Key>> {
   const spec = ctx.run.spec;
-  const keys: string[] = [];
+  const keys: Key[] = [];
   for await (const batch of ctx.source.read(chunk, { signal })) keys.push(...batch.keys.slice(0, batch.n));
-  const taken = new Set<string>();
+  const taken = new Set<Key>();
   for (let i = 0; i < keys.length; i += 10_000) {
     const { rows } = await ctx.client.query<{ k: string }>(
       `SELECT ${quoteIdent(spec.key)}::text AS k FROM ${qualified(spec.sink.schema, spec.sink.table)} WHERE run_id = $1 AND ${quoteIdent(spec.key)} = ANY($2::${spec.keyType}[])`,
       [ctx.run.runId, keys.slice(i, i + 10_000)],
     );
-    for (const r of rows) taken.add(r.k);
+    for (const r of rows) taken.add(spec.keyType === 'bigint' ? bigintKey(r.k) : r.k);
   }
   return taken;
 }

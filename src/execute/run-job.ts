@@ -5,6 +5,7 @@ import type { JobSpec } from '../spec/job-spec.js';
 import pg from 'pg';
 import { startInlineExecutor } from './inline-executor.js';
 import { prepareRun } from './prepare-run.js';
+import { trace } from '../trace.js';
 
 export interface RunJobOptions {
   spec: JobSpec;
@@ -23,6 +24,7 @@ export interface RunJobOptions {
 /** Plan (or resume) a run, score its chunks in-process, and record the outcome. */
 export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
   const started = Date.now();
+  trace('run: start');
   const executor = startInlineExecutor({ databaseUrl: opts.databaseUrl, threads: opts.threads, modelPath: opts.spec.model.path });
   let prepared;
   try {
@@ -33,6 +35,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
   }
   opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pending.length, plannedRows: prepared.plannedRows });
   const result = await executor.run({ runId: prepared.run.runId, chunks: prepared.pending, onRows: opts.onRows, signal: opts.signal });
+  trace('run: chunks done');
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer finish' });
   await client.connect();
   try {
@@ -43,6 +46,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
     });
     // A spec or model mismatch found while scoring is the user's to fix, not a run failure to retry.
     if (result.firstError instanceof UsageError) throw result.firstError;
+    trace('run: finished');
     return { ...outcome, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
   } finally {
     await client.end();

@@ -118,8 +118,3 @@ export function provenanceBytes(runId: number, logicalDate: string, modelVersion
   return w.take();
 }
 
-/** Writes a bigint key given as decimal text. */
-export function writeInt8Text(w: CopyWriter, key: string): void {
-  if (key.length <= 15) w.int8FromNumber(Number(key));
-  else w.int8(BigInt(key));
-}

@@ -2,7 +2,7 @@ import type { Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
 import type { OutputColumn } from '../model/signature.js';
 import type { RowBatch } from '../sources/source.js';
-import { CopyWriter, writeInt8Text } from './copy-binary.js';
+import type { CopyWriter } from './copy-binary.js';
 
 const enum Kind {
   F32,
@@ -57,8 +57,10 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
   const bigintKey = keyType === 'bigint';
   for (let r = 0; r < n; r++) {
     w.tupleStart(fields);
-    if (bigintKey) writeInt8Text(w, batch.keys[r]);
-    else w.text(batch.keys[r]);
+    const key = batch.keys[r];
+    if (typeof key === 'number') w.int8FromNumber(key);
+    else if (bigintKey) w.int8(BigInt(key)); // more than 15 digits: canonical text
+    else w.text(key);
     for (let p = 0; p < batch.passthrough.length; p++) {
       const v = batch.passthrough[p][r];
       if (v === null) w.null();

@@ -1,3 +1,4 @@
+import { bigintKeyOfInt8, type Key } from './keys.js';
 import { SourceError } from '../errors.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
@@ -50,6 +51,11 @@ export class BinaryCopyReader {
     const hi = this.view.getInt32(offset, false);
     if (hi >= -0x200000 && hi < 0x200000) return String(hi * 4294967296 + this.view.getUint32(offset + 4, false));
     return this.view.getBigInt64(offset, false).toString();
+  }
+
+  /** A binary int8 as a Key (number up to 15 digits, else text). */
+  int8Key(offset: number): Key {
+    return bigintKeyOfInt8(this.view.getInt32(offset, false), this.view.getUint32(offset + 4, false), () => this.view.getBigInt64(offset, false).toString());
   }
 
   float4(offset: number): number {

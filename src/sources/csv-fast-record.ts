@@ -12,6 +12,8 @@ export const enum FastRole {
   Ignore = 0,
   Feature = 1,
   Text = 2,
+  /** a bigint key: plain canonical integer of up to 15 digits, read into `key` */
+  IntKey = 3,
 }
 
 /** Per-column plan for fastRecord, derived once from the layout. */
@@ -24,12 +26,14 @@ export interface FastPlan {
   /** Text (key and passthrough): where fastRecord leaves each field's [start, end) */
   textStart: Int32Array;
   textEnd: Int32Array;
+  /** IntKey: the key of the record just read */
+  key: Float64Array;
 }
 
 /** A plan when every feature column feeds exactly one slot; otherwise undefined (general path only). */
-export function fastPlan(layout: RowLayout): FastPlan | undefined {
+export function fastPlan(layout: RowLayout, keyType: 'text' | 'bigint'): FastPlan | undefined {
   const n = layout.columnCount;
-  const plan: FastPlan = { role: new Uint8Array(n), input: new Int32Array(n), pos: new Int32Array(n), textStart: new Int32Array(n), textEnd: new Int32Array(n) };
+  const plan: FastPlan = { role: new Uint8Array(n), input: new Int32Array(n), pos: new Int32Array(n), textStart: new Int32Array(n), textEnd: new Int32Array(n), key: new Float64Array(1) };
   for (let fi = 0; fi < n; fi++) {
     const slots = layout.featureSlots[fi];
     const text = fi === layout.keyIndex || layout.passthroughSlot[fi] >= 0;
@@ -37,15 +41,16 @@ export function fastPlan(layout: RowLayout): FastPlan | undefined {
     if (slots.length === 1) {
       plan.role[fi] = FastRole.Feature;
       [plan.input[fi], plan.pos[fi]] = slots[0];
-    } else plan.role[fi] = text ? FastRole.Text : FastRole.Ignore;
+    } else if (fi === layout.keyIndex && keyType === 'bigint' && layout.passthroughSlot[fi] < 0) plan.role[fi] = FastRole.IntKey;
+    else plan.role[fi] = text ? FastRole.Text : FastRole.Ignore;
   }
   return plan;
 }
 
 /**
  * The common record in one tight loop: no quotes, plain decimals (no exponent), exactly the header's
- * field count, LF or CRLF. Features go straight into the batch; text fields are left as offsets in
- * the plan. Returns the position after the record, or -1 for anything else (the general parser then
+ * field count, LF or CRLF. Features go straight into the batch; a bigint key into plan.key; text
+ * fields are left as offsets in the plan. Returns the position after the record, or -1 for anything else (the general parser then
  * reads the record from its start, so both paths always agree).
  */
 export function fastRecord(buf: Buffer, p: number, limit: number, plan: FastPlan, features: Float32Array[], widths: number[], r: number): number {
@@ -80,6 +85,28 @@ export function fastRecord(buf: Buffer, p: number, limit: number, plan: FastPlan
       if (digits === 0 || mant >= MAX_SAFE || exp < -22 || p >= limit) return -1;
       const v = exp < 0 ? mant / pow10[-exp] : mant;
       features[plan.input[f]][r * widths[plan.input[f]] + plan.pos[f]] = neg ? -v : v;
+    } else if (role[f] === FastRole.IntKey) {
+      // Only the canonical spelling ("0", "7", "-7"; no "+", "-0" or leading zeros) is taken here.
+      let neg = false;
+      if (buf[p] === 45) {
+        neg = true;
+        p++;
+      }
+      let v = 0;
+      let digits = 0;
+      let d = buf[p] - 48;
+      if (d === 0) {
+        d = buf[++p] - 48;
+        if (neg || (d >= 0 && d <= 9)) return -1;
+        digits = 1;
+      } else
+        while (d >= 0 && d <= 9) {
+          v = v * 10 + d;
+          digits++;
+          d = buf[++p] - 48;
+        }
+      if (digits === 0 || digits > 15 || p >= limit) return -1;
+      plan.key[0] = neg ? -v : v;
     } else {
       const s = p;
       if (buf[p] === QUOTE) return -1;

@@ -3,6 +3,7 @@ import type { Reject, RowBatch } from './source.js';
 import type { RowLayout } from './row-layout.js';
 import { badNumberReason, parseNumber, scanNumber, scanned } from './parse-number.js';
 import { FastRole, fastPlan, fastRecord, type FastPlan } from './csv-fast-record.js';
+import { bigintKey, type Key } from './keys.js';
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -15,7 +16,7 @@ export interface RecordOptions {
   batchSize: number;
   keyType: 'text' | 'bigint';
   /** every key seen so far in this chunk (duplicates are rejects) */
-  seenKeys: Set<string>;
+  seenKeys: Set<Key>;
 }
 
 /**
@@ -29,7 +30,7 @@ export class CsvRecordParser {
   line: number;
   private reason: string | null = null;
   private quoteProblem: string | null = null;
-  private key: string | null = null;
+  private key: Key | null = null;
   private lineAdd = 0;
 
   /** per column: the model input it alone feeds (-1: not a plain single feature) and its position */
@@ -44,7 +45,7 @@ export class CsvRecordParser {
     firstLine: number,
   ) {
     this.line = firstLine;
-    this.fast = fastPlan(layout);
+    this.fast = fastPlan(layout, opts.keyType);
     this.fastInput = new Int32Array(layout.columnCount).fill(-1);
     this.fastPos = new Int32Array(layout.columnCount);
     layout.featureSlots.forEach((slots, fi) => {
@@ -53,7 +54,7 @@ export class CsvRecordParser {
     this.batch = {
       n: 0,
       features: layout.inputWidths.map((w) => new Float32Array(opts.batchSize * w)),
-      keys: new Array<string>(opts.batchSize),
+      keys: new Array<Key>(opts.batchSize),
       passthrough: Array.from({ length: layout.passthroughCount }, () => new Array<string>(opts.batchSize)),
       rejects: [],
       lines: new Array<number>(opts.batchSize),
@@ -99,6 +100,7 @@ export class CsvRecordParser {
     if (this.fast) {
       const next = fastRecord(buf, start, limit, this.fast, this.batch.features, layout.inputWidths, r);
       if (next >= 0 && this.fastText(buf, r)) {
+        if (this.fast.role[layout.keyIndex] === FastRole.IntKey) this.key = this.fast.key[0];
         this.reason = null;
         this.quoteProblem = null;
         this.lineAdd = 0;
@@ -200,16 +202,17 @@ export class CsvRecordParser {
     let reason = this.quoteProblem ?? (fields !== layout.columnCount ? `expected ${layout.columnCount} fields, found ${fields}` : this.reason);
     let key = this.key;
     if (reason === null) {
-      const bigint = this.opts.keyType === 'bigint';
-      if (key === null || key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
-      else if (bigint && !isInt8(key)) reason = `key "${key}" is not a 64-bit integer (key_type: bigint)`;
-      else {
-        if (bigint && !isCanonicalInt(key)) key = BigInt(key).toString();
-        if (this.opts.seenKeys.has(key)) reason = `duplicate key "${key}" (already seen in this run)`;
-      }
+      if (typeof key === 'string') {
+        if (key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
+        else if (this.opts.keyType === 'bigint') {
+          if (!isInt8(key)) reason = `key "${key}" is not a 64-bit integer (key_type: bigint)`;
+          else key = bigintKey(isCanonicalInt(key) ? key : BigInt(key).toString());
+        }
+      } else if (key === null) reason = `empty key column "${layout.names[layout.keyIndex]}"`;
+      if (reason === null && this.opts.seenKeys.has(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     }
     if (reason !== null) {
-      const reject: Reject = { line, key: key === '' ? null : key, reason, raw: buf.toString('utf8', start, contentEnd) };
+      const reject: Reject = { line, key: key === '' || key === null ? null : String(key), reason, raw: buf.toString('utf8', start, contentEnd) };
       batch.rejects.push(reject);
     } else {
       this.opts.seenKeys.add(key!);

@@ -1,3 +1,4 @@
+import type { Key } from './keys.js';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { UsageError, SourceError, errorMessage } from '../errors.js';
@@ -159,7 +160,7 @@ export class PostgresSource implements Source {
     const batch: RowBatch = {
       n: 0,
       features: widths.map((w) => new Float32Array(batchSize * w)),
-      keys: new Array<string>(batchSize),
+      keys: new Array<Key>(batchSize),
       passthrough: spec.passthrough.map(() => new Array<string>(batchSize)),
       rejects: [],
       lines: null,
@@ -167,7 +168,7 @@ export class PostgresSource implements Source {
     const reader = new BinaryCopyReader(select.length);
     this.intKey = integerKeyTypes.has(cols.get(spec.key)!.type);
     features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
-    const seen = new Set<string>(opts.takenKeys);
+    const seen = new Set<Key>(opts.takenKeys);
     const c = await this.connect();
     await c.query('BEGIN READ ONLY');
     let finished = false;
@@ -203,11 +204,11 @@ export class PostgresSource implements Source {
     }
   }
 
-  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, features: { column: string; ii: number; pos: number; numeric: boolean }[], seen: Set<string>): void {
+  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, features: { column: string; ii: number; pos: number; numeric: boolean }[], seen: Set<Key>): void {
     const { buf, starts, lengths } = reader;
     const r = batch.n;
     const keyLen = lengths[0];
-    const key = keyLen < 0 ? null : this.intKey ? reader.int8Text(starts[0]) : buf.toString('utf8', starts[0], starts[0] + keyLen);
+    const key: Key | null = keyLen < 0 ? null : this.intKey ? reader.int8Key(starts[0]) : buf.toString('utf8', starts[0], starts[0] + keyLen);
     let reason: string | null = null;
     if (key === null || key === '') reason = `empty key column "${this.spec.key}"`;
     else if (seen.has(key)) reason = `duplicate key "${key}" (already seen in this run)`;
@@ -232,7 +233,7 @@ export class PostgresSource implements Source {
       pt[p][r] = lengths[i] < 0 ? null : buf.toString('utf8', starts[i], starts[i] + lengths[i]);
     }
     if (reason !== null) {
-      batch.rejects.push({ line: null, key, reason, raw: rawRow(reader, this.rawNames(features), features.length, this.intKey) } satisfies Reject);
+      batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, this.rawNames(features), features.length, this.intKey) } satisfies Reject);
       return;
     }
     seen.add(key!);

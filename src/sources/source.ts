@@ -1,4 +1,5 @@
 /** The port every row source implements (CSV file, Postgres query). */
+import type { Key } from './keys.js';
 
 /** A contiguous slice of a run's input: the unit of queueing, retry and commit. `range` is source-specific and stored as jsonb. */
 export interface ChunkRange {
@@ -26,7 +27,8 @@ export interface RowBatch {
   n: number;
   /** one per model input, row-major, n * columns filled */
   features: Float32Array[];
-  keys: string[];
+  /** see Key: numbers for bigint keys up to 15 digits */
+  keys: Key[];
   /** one array per passthrough column, n values each (null: SQL NULL) */
   passthrough: (string | null)[][];
   /** rows read since the previous batch that were rejected */
@@ -38,7 +40,7 @@ export interface RowBatch {
 export interface ReadOptions {
   signal?: AbortSignal;
   /** keys already taken in this run (by other chunks): rows with these keys become duplicate-key rejects */
-  takenKeys?: ReadonlySet<string>;
+  takenKeys?: ReadonlySet<Key>;
 }
 
 export interface Source {

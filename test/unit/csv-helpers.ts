@@ -74,7 +74,7 @@ export async function readChunk(src: CsvSource, chunk: ChunkRange, spec: JobSpec
     out.batchSizes.push(b.n);
     for (let r = 0; r < b.n; r++) {
       out.rows.push({
-        key: b.keys[r],
+        key: String(b.keys[r]),
         line: b.lines ? b.lines[r] : null,
         features: spec.inputs.map((inp, ii) => Array.from(b.features[ii].subarray(r * inp.columns.length, (r + 1) * inp.columns.length))),
         passthrough: spec.passthrough.map((_, pi) => b.passthrough[pi][r]),

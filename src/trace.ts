@@ -1,0 +1,9 @@
+/** BATCHINFER_TRACE=1: timestamped phase lines on stderr (epoch ms, last 6 digits), for finding where a run's wall time goes. */
+import { performance } from 'node:perf_hooks';
+import { threadId } from 'node:worker_threads';
+
+const on = process.env.BATCHINFER_TRACE === '1';
+
+export function trace(what: string): void {
+  if (on) process.stderr.write(`trace ${((performance.timeOrigin + performance.now()) % 1e6).toFixed(1).padStart(9)} t${threadId} ${what}\n`);
+}
