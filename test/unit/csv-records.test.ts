@@ -152,6 +152,20 @@ describe('CsvSource: RFC 4180 records', () => {
     );
   });
 
+  it('treats spellings of one bigint key as one key, whichever parser path reads them', async () => {
+    // '7' and '0' take the whole-record fast path; '007', '+7', '-0' the general one; 16+ digits stay text.
+    const keys = ['7', '0', '123456789012345', '1234567890123456', '007', '+7', '-0', '01234567890123456', '-123456789012345'];
+    const csv = H + keys.map((k) => `${k},1,2,3,n`).join('\n') + '\n';
+    const { rows, rejects } = await readAll(makeSpec({ keyType: 'bigint' }), writeCsv(csv));
+    expect(rows.map((r) => r.key)).toEqual(['7', '0', '123456789012345', '1234567890123456', '-123456789012345']);
+    expect(rejectSummary(rejects)).toEqual([
+      { line: 6, reason: 'duplicate key "7" (already seen in this run)' },
+      { line: 7, reason: 'duplicate key "7" (already seen in this run)' },
+      { line: 8, reason: 'duplicate key "0" (already seen in this run)' },
+      { line: 9, reason: 'duplicate key "1234567890123456" (already seen in this run)' },
+    ]);
+  });
+
   it('rejects invalid UTF-8 and NUL bytes in passthrough columns, not in ignored ones', async () => {
     const csv = Buffer.concat([
       Buffer.from('id,a,b,c,note,junk\n'),
