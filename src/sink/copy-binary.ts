@@ -6,13 +6,18 @@ const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 export const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
 
-/** A growable buffer with the few big-endian writers COPY needs. */
+/**
+ * A growable buffer with the few big-endian writers COPY needs. Writes go through a DataView, which
+ * the JIT inlines (Buffer's write methods check their arguments on every call).
+ */
 export class CopyWriter {
   buf: Buffer;
+  private view: DataView;
   pos = 0;
 
   constructor(initialBytes = 1 << 16) {
     this.buf = Buffer.allocUnsafe(initialBytes);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   private ensure(n: number): void {
@@ -20,6 +25,7 @@ export class CopyWriter {
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
   /** Bytes written so far, copied out; the writer starts over. */
@@ -31,64 +37,69 @@ export class CopyWriter {
 
   tupleStart(fields: number): void {
     this.ensure(2);
-    this.buf.writeInt16BE(fields, this.pos);
+    this.view.setInt16(this.pos, fields);
     this.pos += 2;
   }
 
   null(): void {
     this.ensure(4);
-    this.buf.writeInt32BE(-1, this.pos);
+    this.view.setInt32(this.pos, -1);
     this.pos += 4;
   }
 
   float4(v: number): void {
     this.ensure(8);
-    this.buf.writeInt32BE(4, this.pos);
-    this.buf.writeFloatBE(v, this.pos + 4);
+    this.view.setInt32(this.pos, 4);
+    this.view.setFloat32(this.pos + 4, v);
     this.pos += 8;
   }
 
   float8(v: number): void {
     this.ensure(12);
-    this.buf.writeInt32BE(8, this.pos);
-    this.buf.writeDoubleBE(v, this.pos + 4);
+    this.view.setInt32(this.pos, 8);
+    this.view.setFloat64(this.pos + 4, v);
     this.pos += 12;
   }
 
   int2(v: number): void {
     this.ensure(6);
-    this.buf.writeInt32BE(2, this.pos);
-    this.buf.writeInt16BE(v, this.pos + 4);
+    this.view.setInt32(this.pos, 2);
+    this.view.setInt16(this.pos + 4, v);
     this.pos += 6;
   }
 
   int4(v: number): void {
     this.ensure(8);
-    this.buf.writeInt32BE(4, this.pos);
-    this.buf.writeInt32BE(v, this.pos + 4);
+    this.view.setInt32(this.pos, 4);
+    this.view.setInt32(this.pos + 4, v);
     this.pos += 8;
   }
 
   int8(v: bigint): void {
     this.ensure(12);
-    this.buf.writeInt32BE(8, this.pos);
-    this.buf.writeBigInt64BE(v, this.pos + 4);
+    this.view.setInt32(this.pos, 8);
+    this.view.setBigInt64(this.pos + 4, v);
+    this.pos += 12;
+  }
+
+  /** An int8 given as its two 32-bit halves (high half signed). */
+  int8Halves(hi: number, lo: number): void {
+    this.ensure(12);
+    this.view.setInt32(this.pos, 8);
+    this.view.setInt32(this.pos + 4, hi);
+    this.view.setUint32(this.pos + 8, lo);
     this.pos += 12;
   }
 
   /** An int8 from a number known to be a safe integer: no BigInt allocation. */
   int8FromNumber(v: number): void {
-    this.ensure(12);
-    this.buf.writeInt32BE(8, this.pos);
     const hi = Math.floor(v / 4294967296);
-    this.buf.writeInt32BE(hi, this.pos + 4);
-    this.buf.writeUInt32BE(v - hi * 4294967296, this.pos + 8);
-    this.pos += 12;
+    this.int8Halves(hi, v - hi * 4294967296);
   }
 
   bool(v: boolean): void {
     this.ensure(5);
-    this.buf.writeInt32BE(1, this.pos);
+    this.view.setInt32(this.pos, 1);
     this.buf[this.pos + 4] = v ? 1 : 0;
     this.pos += 5;
   }
@@ -97,14 +108,17 @@ export class CopyWriter {
     const max = s.length * 3;
     this.ensure(4 + max);
     const n = this.buf.write(s, this.pos + 4, 'utf8');
-    this.buf.writeInt32BE(n, this.pos);
+    this.view.setInt32(this.pos, n);
     this.pos += 4 + n;
   }
 
-  raw(bytes: Buffer): void {
-    this.ensure(bytes.length);
-    bytes.copy(this.buf, this.pos);
-    this.pos += bytes.length;
+  /** Bytes copied in a loop: for the few dozen of a row's provenance this beats a native copy call. */
+  raw(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.ensure(n);
+    const { buf, pos } = this;
+    for (let i = 0; i < n; i++) buf[pos + i] = bytes[i];
+    this.pos += n;
   }
 }
 

@@ -31,6 +31,8 @@ const kinds: Record<string, Kind> = {
 interface Column {
   kind: Kind;
   data: ArrayLike<unknown>;
+  /** int64 data seen as int32 pairs (low, high: little-endian like every platform onnxruntime-node ships for) */
+  halves: Int32Array | undefined;
   stride: number;
   offset: number;
 }
@@ -43,7 +45,9 @@ function columnsOf(outputs: OutputColumn[], results: Record<string, Tensor>, n: 
     if (!Number.isInteger(stride) || stride < 1) throw new UsageError(`output "${o.output}" returned ${t.data.length} values for ${n} rows (shape [${t.dims.join(', ')}]); batchinfer needs a leading batch dimension`);
     if (o.index === undefined && stride !== 1) throw new UsageError(`outputs.${o.column}: output "${o.output}" returned shape [${t.dims.join(', ')}] (${stride} values per row); add index: 0..${stride - 1}`);
     if (o.index !== undefined && o.index >= stride) throw new UsageError(`outputs.${o.column}.index: ${o.index} is out of range for output "${o.output}" of shape [${t.dims.join(', ')}]; use 0..${stride - 1}`);
-    return { kind: kinds[o.type], data: t.data as ArrayLike<unknown>, stride, offset: o.index ?? 0 };
+    const data = t.data as ArrayLike<unknown>;
+    const halves = data instanceof BigInt64Array ? new Int32Array(data.buffer, data.byteOffset, data.length * 2) : undefined;
+    return { kind: kinds[o.type], data, halves, stride, offset: o.index ?? 0 };
   });
 }
 
@@ -77,7 +81,11 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
           w.float8(v as number);
           break;
         case Kind.I64:
-          w.int8(BigInt(v as bigint | number));
+          // int64 tensors: the two little-endian halves, no BigInt per value
+          if (col.halves) {
+            const i = 2 * (r * col.stride + col.offset);
+            w.int8Halves(col.halves[i + 1], col.halves[i] >>> 0);
+          } else w.int8FromNumber(v as number);
           break;
         case Kind.I32:
           w.int4(v as number);

@@ -3,7 +3,7 @@ import type { Reject, RowBatch } from './source.js';
 import type { RowLayout } from './row-layout.js';
 import { badNumberReason, parseNumber, scanNumber, scanned } from './parse-number.js';
 import { FastRole, fastPlan, fastRecord, type FastPlan } from './csv-fast-record.js';
-import { bigintKey, type Key } from './keys.js';
+import { bigintKey, type Key, type SeenKeys } from './keys.js';
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -16,7 +16,7 @@ export interface RecordOptions {
   batchSize: number;
   keyType: 'text' | 'bigint';
   /** every key seen so far in this chunk (duplicates are rejects) */
-  seenKeys: Set<Key>;
+  seenKeys: SeenKeys;
 }
 
 /**
@@ -209,13 +209,12 @@ export class CsvRecordParser {
           else key = bigintKey(isCanonicalInt(key) ? key : BigInt(key).toString());
         }
       } else if (key === null) reason = `empty key column "${layout.names[layout.keyIndex]}"`;
-      if (reason === null && this.opts.seenKeys.has(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
+      if (reason === null && !this.opts.seenKeys.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     }
     if (reason !== null) {
       const reject: Reject = { line, key: key === '' || key === null ? null : String(key), reason, raw: buf.toString('utf8', start, contentEnd) };
       batch.rejects.push(reject);
     } else {
-      this.opts.seenKeys.add(key!);
       batch.keys[r] = key!;
       batch.lines![r] = line;
       batch.n = r + 1;

@@ -4,6 +4,7 @@ import { SourceError, UsageError } from '../errors.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { buildLayout, type RowLayout } from './row-layout.js';
 import { CsvRecordParser } from './csv-records.js';
+import { SeenKeys } from './keys.js';
 import { planCsvChunks, readCsvHeader, type CsvChunkRange } from './plan-csv-chunks.js';
 import type { ChunkRange, ReadOptions, RowBatch, Source } from './source.js';
 
@@ -69,7 +70,7 @@ export class CsvSource implements Source {
     const { signal } = opts;
     const layout = this.layout ?? (await this.header());
     const range = chunk.range as unknown as CsvChunkRange;
-    const parser = new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new Set(opts.takenKeys) }, range.firstLine);
+    const parser = new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new SeenKeys(opts.takenKeys) }, range.firstLine);
     let fd: fs.promises.FileHandle;
     try {
       fd = await fs.promises.open(this.opts.file, 'r');

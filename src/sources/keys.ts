@@ -22,3 +22,34 @@ export function bigintKeyOfInt8(hi: number, lo: number, asText: () => string): K
   }
   return asText();
 }
+
+/**
+ * The keys a chunk has produced so far, to reject duplicates. While numeric keys ascend (an id
+ * column read in order, the usual case) a comparison with the last one proves a key new; the Set is
+ * built only when keys stop ascending.
+ */
+export class SeenKeys {
+  private set: Set<Key> | undefined;
+  private last = -Infinity;
+  private ascending: number[] = [];
+
+  constructor(taken?: ReadonlySet<Key>) {
+    if (taken && taken.size > 0) this.set = new Set(taken);
+  }
+
+  /** Record a key; false when it was already there. */
+  add(key: Key): boolean {
+    if (this.set === undefined) {
+      if (typeof key === 'number' && key > this.last) {
+        this.last = key;
+        this.ascending.push(key);
+        return true;
+      }
+      this.set = new Set<Key>(this.ascending);
+      this.ascending = [];
+    }
+    if (this.set.has(key)) return false;
+    this.set.add(key);
+    return true;
+  }
+}

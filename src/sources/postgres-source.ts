@@ -1,4 +1,4 @@
-import type { Key } from './keys.js';
+import { SeenKeys, type Key } from './keys.js';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { UsageError, SourceError, errorMessage } from '../errors.js';
@@ -168,7 +168,7 @@ export class PostgresSource implements Source {
     const reader = new BinaryCopyReader(select.length);
     this.intKey = integerKeyTypes.has(cols.get(spec.key)!.type);
     features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
-    const seen = new Set<Key>(opts.takenKeys);
+    const seen = new SeenKeys(opts.takenKeys);
     const c = await this.connect();
     await c.query('BEGIN READ ONLY');
     let finished = false;
@@ -204,14 +204,13 @@ export class PostgresSource implements Source {
     }
   }
 
-  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, features: { column: string; ii: number; pos: number; numeric: boolean }[], seen: Set<Key>): void {
+  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, features: { column: string; ii: number; pos: number; numeric: boolean }[], seen: SeenKeys): void {
     const { buf, starts, lengths } = reader;
     const r = batch.n;
     const keyLen = lengths[0];
     const key: Key | null = keyLen < 0 ? null : this.intKey ? reader.int8Key(starts[0]) : buf.toString('utf8', starts[0], starts[0] + keyLen);
     let reason: string | null = null;
     if (key === null || key === '') reason = `empty key column "${this.spec.key}"`;
-    else if (seen.has(key)) reason = `duplicate key "${key}" (already seen in this run)`;
     for (let f = 0; f < features.length && reason === null; f++) {
       const i = f + 1;
       const len = lengths[i];
@@ -232,11 +231,12 @@ export class PostgresSource implements Source {
       const i = 1 + features.length + p;
       pt[p][r] = lengths[i] < 0 ? null : buf.toString('utf8', starts[i], starts[i] + lengths[i]);
     }
+    // Last, as in the CSV source: a rejected row's key stays free for a good row.
+    if (reason === null && !seen.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     if (reason !== null) {
       batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, this.rawNames(features), features.length, this.intKey) } satisfies Reject);
       return;
     }
-    seen.add(key!);
     batch.keys[r] = key!;
     batch.n = r + 1;
   }
