@@ -7,9 +7,13 @@ export class ProgressLine {
 
   constructor(private readonly out: NodeJS.WritableStream & { isTTY?: boolean }) {}
 
-  start(total: number | undefined): void {
-    this.total = total;
+  start(): void {
     if (this.out.isTTY) this.timer = setInterval(() => this.draw(), 250);
+  }
+
+  /** rows the whole run reads, once planning knows (for the ETA) */
+  setTotal(total: number | undefined): void {
+    this.total = total;
   }
 
   add(rows: number): void {

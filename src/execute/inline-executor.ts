@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { UsageError } from '../errors.js';
 import { closeChunkContext, openChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
+import type { ChunkFeed } from './chunk-feed.js';
 import type { ChunkOutcome } from './process-chunk.js';
 import type { FromThread, SerializedError, ThreadData, ToThread } from './thread-messages.js';
 
@@ -13,7 +14,7 @@ export interface ExecutionResult {
 
 export interface InlineRun {
   runId: number;
-  chunks: number[];
+  chunks: ChunkFeed;
   onRows?: (rows: number) => void;
   signal?: AbortSignal;
 }
@@ -43,15 +44,16 @@ function thisThread(databaseUrl: string): InlineExecutor {
       const ctx = await openChunkContext(databaseUrl, run.runId, `pid ${process.pid}`);
       const outcomes: ChunkOutcome[] = [];
       try {
-        for (const chunk of run.chunks) {
+        for (;;) {
           if (run.signal?.aborted) return { outcomes, firstError: new Error('stopped: interrupted') };
           try {
+            const chunk = await run.chunks.next();
+            if (chunk === undefined) return { outcomes };
             outcomes.push(await runChunk(ctx, chunk, run.onRows, run.signal));
           } catch (err) {
             return { outcomes, firstError: err as Error };
           }
         }
-        return { outcomes };
       } finally {
         await closeChunkContext(ctx);
       }
@@ -88,7 +90,6 @@ function threadPool(databaseUrl: string, threads: number, modelPath: string): In
   return {
     close: closeAll,
     async run(run) {
-      const queue = [...run.chunks];
       const outcomes: ChunkOutcome[] = [];
       let firstError: Error | undefined = startError;
       const stopTaking = () => firstError !== undefined || run.signal?.aborted === true;
@@ -97,19 +98,24 @@ function threadPool(databaseUrl: string, threads: number, modelPath: string): In
           ({ worker, exited }) =>
             new Promise<void>((resolve) => {
               const send = (m: ToThread) => worker.postMessage(m);
-              const next = () => {
-                const chunk = stopTaking() ? undefined : queue.shift();
-                send(chunk === undefined ? { type: 'stop' } : { type: 'chunk', chunk });
+              const next = async () => {
+                let chunk: number | undefined;
+                try {
+                  if (!stopTaking()) chunk = await run.chunks.next();
+                } catch (err) {
+                  firstError ??= err as Error; // planning failed
+                }
+                send(chunk === undefined || stopTaking() ? { type: 'stop' } : { type: 'chunk', chunk });
               };
               worker.on('message', (m: FromThread) => {
                 if (m.type === 'rows') run.onRows?.(m.rows);
-                else if (m.type === 'ready') next();
+                else if (m.type === 'ready') void next();
                 else if (m.type === 'done') {
                   outcomes.push(m.outcome);
-                  next();
+                  void next();
                 } else {
                   firstError ??= revive(m.error);
-                  if (m.chunk !== null) next(); // a thread that failed to start closes itself
+                  if (m.chunk !== null) void next(); // a thread that failed to start closes itself
                 }
               });
               worker.on('error', (err) => (firstError ??= err));

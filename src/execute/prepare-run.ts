@@ -3,7 +3,9 @@ import { describeModelFile } from '../model/model-file.js';
 import { getSession } from '../model/session-cache.js';
 import { checkSignature, readSignature, type OutputColumn } from '../model/signature.js';
 import { migrate } from '../runs/migrations.js';
-import { createRun, findResumableRun, markRunning, pendingChunks, type RunRecord, type RunTrigger } from '../runs/ledger.js';
+import { addChunks, createRun, findResumableRun, markRunning, pendingChunks, planDone, type RunRecord, type RunTrigger } from '../runs/ledger.js';
+import type { ChunkRange, Source } from '../sources/source.js';
+import { ChunkFeed } from './chunk-feed.js';
 import { ensureResultTable, resultColumns } from '../sink/result-table.js';
 import { openSource } from '../sources/open-source.js';
 import type { JobSpec } from '../spec/job-spec.js';
@@ -18,14 +20,22 @@ export interface PrepareOptions {
   fresh?: boolean;
 }
 
+export interface PlanSummary {
+  chunks: number;
+  /** rows the planner counted in the run's chunks, when it knows (for the ETA) */
+  plannedRows?: number;
+}
+
 export interface PreparedRun {
   run: RunRecord;
-  /** chunks still to process */
-  pending: number[];
   resumed: boolean;
   outputs: OutputColumn[];
-  /** rows the planner counted in the pending chunks, when it knows (for the ETA) */
-  plannedRows?: number;
+  /** the chunks to score, as the ledger gets them */
+  feed: ChunkFeed;
+  /** chunks to score, when known before scoring starts (a resumed run) */
+  pendingChunks?: number;
+  /** settles once the run is fully planned (at once for a resumed run); rejects when planning failed */
+  planned: Promise<PlanSummary>;
 }
 
 /** Model, spec and source checked against each other before any row is read. */
@@ -52,6 +62,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   trace('prepare: checked');
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer plan' });
   await client.connect();
+  let handedOver = false;
   try {
     await migrate(client);
     await ensureResultTable(client, spec, resultColumns(spec, outputs));
@@ -71,20 +82,64 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     const previous = opts.fresh ? undefined : await findResumableRun(client, newRun);
     if (previous) {
       await markRunning(client, previous.runId);
-      return { run: { ...previous, status: 'running' }, pending: await pendingChunks(client, previous.runId), resumed: true, outputs };
+      let chunks = previous.chunksTotal;
+      if (!previous.planned) {
+        // Planning was cut short: plan again (same input, same chunks) and add what is missing.
+        const source = openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
+        try {
+          const all = await source.plan();
+          await addChunks(client, previous.runId, all);
+          await planDone(client, previous.runId, all.length);
+          chunks = all.length;
+        } finally {
+          await source.close();
+        }
+      }
+      const pending = await pendingChunks(client, previous.runId);
+      return { run: { ...previous, status: 'running', planned: true, chunksTotal: chunks }, resumed: true, outputs, feed: ChunkFeed.of(pending), pendingChunks: pending.length, planned: Promise.resolve({ chunks }) };
     }
-    const source = openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
-    try {
-      const chunks = await source.plan();
-      trace('prepare: planned');
-      const run = await createRun(client, newRun, chunks);
-      trace('prepare: run created');
-      const known = chunks.every((c) => c.plannedRows !== undefined);
-      return { run, pending: chunks.map((c) => c.chunk), resumed: false, outputs, plannedRows: known ? chunks.reduce((n, c) => n + c.plannedRows!, 0) : undefined };
-    } finally {
-      await source.close();
-    }
+    const run = await createRun(client, newRun);
+    const feed = new ChunkFeed();
+    const planned = planInBackground(client, openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl }), run.runId, feed);
+    handedOver = true; // the planner closes the connection
+    planned.catch(() => undefined); // the caller awaits it after scoring; not an unhandled rejection meanwhile
+    return { run, resumed: false, outputs, feed, planned };
   } finally {
-    await client.end();
+    if (!handedOver) await client.end();
   }
+}
+
+/**
+ * Plan the run on `client`: chunks go to the ledger, then to the feed, as the source finds them; the
+ * run is marked planned at the end. Closes the source and the connection.
+ */
+function planInBackground(client: pg.Client, source: Source, runId: number, feed: ChunkFeed): Promise<PlanSummary> {
+  let handed = 0;
+  let inserting: Promise<void> = Promise.resolve();
+  const add = (chunks: ChunkRange[]) => {
+    handed += chunks.length;
+    inserting = inserting.then(async () => {
+      await addChunks(client, runId, chunks);
+      feed.push(chunks.map((c) => c.chunk));
+    });
+    inserting.catch(() => undefined); // surfaces at the `await inserting` below
+  };
+  return (async () => {
+    try {
+      const chunks = await source.plan({ onChunks: add });
+      trace('prepare: planned');
+      if (chunks.length > handed) add(chunks.slice(handed));
+      await inserting;
+      await planDone(client, runId, chunks.length);
+      feed.end();
+      const known = chunks.every((c) => c.plannedRows !== undefined);
+      return { chunks: chunks.length, plannedRows: known ? chunks.reduce((n, c) => n + c.plannedRows!, 0) : undefined };
+    } catch (err) {
+      feed.end(err as Error);
+      throw err;
+    } finally {
+      await source.close().catch(() => undefined);
+      await client.end().catch(() => undefined);
+    }
+  })();
 }

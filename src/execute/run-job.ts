@@ -1,10 +1,10 @@
-import { UsageError } from '../errors.js';
+import { UsageError, errorMessage } from '../errors.js';
 import { finishRun, type RunOutcome } from '../runs/finish-run.js';
 import type { RunTrigger } from '../runs/ledger.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import pg from 'pg';
 import { startInlineExecutor } from './inline-executor.js';
-import { prepareRun } from './prepare-run.js';
+import { prepareRun, type PlanSummary } from './prepare-run.js';
 import { trace } from '../trace.js';
 
 export interface RunJobOptions {
@@ -15,8 +15,10 @@ export interface RunJobOptions {
   /** scoring threads (default: one per core, chosen by the CLI); 0 = this thread */
   threads: number;
   fresh?: boolean;
-  /** called once the run is planned or resumed */
-  onStart?: (info: { runId: number; resumed: boolean; chunks: number; plannedRows: number | undefined }) => void;
+  /** called when scoring starts; chunks is known up front only for a resumed run */
+  onStart?: (info: { runId: number; resumed: boolean; chunks: number | undefined }) => void;
+  /** called once the run is fully planned (new runs are planned while their first chunks score) */
+  onPlanned?: (info: PlanSummary) => void;
   onRows?: (rows: number) => void;
   signal?: AbortSignal;
 }
@@ -33,8 +35,10 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
     await executor.close();
     throw err;
   }
-  opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pending.length, plannedRows: prepared.plannedRows });
-  const result = await executor.run({ runId: prepared.run.runId, chunks: prepared.pending, onRows: opts.onRows, signal: opts.signal });
+  opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pendingChunks });
+  prepared.planned.then((p) => opts.onPlanned?.(p), () => undefined);
+  const result = await executor.run({ runId: prepared.run.runId, chunks: prepared.feed, onRows: opts.onRows, signal: opts.signal });
+  const planError = await prepared.planned.then(() => undefined, (err: Error) => err);
   trace('run: chunks done');
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer finish' });
   await client.connect();
@@ -42,9 +46,14 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
     const outcome = await finishRun(client, prepared.run, {
       resumed: prepared.resumed,
       durationS: (Date.now() - started) / 1000,
-      ...(opts.signal?.aborted ? { status: 'cancelled' as const, error: 'cancelled: interrupted before all chunks were done; run again to resume' } : {}),
+      ...(opts.signal?.aborted
+        ? { status: 'cancelled' as const, error: 'cancelled: interrupted before all chunks were done; run again to resume' }
+        : planError
+          ? { status: 'failed' as const, error: `planning failed: ${errorMessage(planError)}` }
+          : {}),
     });
     // A spec or model mismatch found while scoring is the user's to fix, not a run failure to retry.
+    if (planError instanceof UsageError) throw planError;
     if (result.firstError instanceof UsageError) throw result.firstError;
     trace('run: finished');
     return { ...outcome, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };

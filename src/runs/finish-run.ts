@@ -34,8 +34,8 @@ export function rejectBudget(maxRejected: number, rowsRead: number): number {
  * over its reject budget failed with the first reasons.
  */
 export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { resumed: boolean; status?: RunStatus; error?: string; /** wall time of this attempt; default: since the run first started */ durationS?: number }): Promise<RunOutcome> {
-  const { rows } = await client.query<{ total: string; done: string; read: string; scored: string; rejected: string }>(
-    `SELECT count(*) AS total, count(*) FILTER (WHERE status = 'done') AS done,
+  const { rows } = await client.query<{ total: string; done: string; read: string; scored: string; rejected: string; planned: boolean }>(
+    `SELECT (SELECT planned FROM batchinfer.runs WHERE run_id = $1) AS planned, count(*) AS total, count(*) FILTER (WHERE status = 'done') AS done,
             coalesce(sum(rows_read) FILTER (WHERE status = 'done'), 0) AS read,
             coalesce(sum(rows_scored) FILTER (WHERE status = 'done'), 0) AS scored,
             coalesce(sum(rows_rejected) FILTER (WHERE status = 'done'), 0) AS rejected
@@ -46,6 +46,10 @@ export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { r
   const [total, done, read, scored, rejected] = [c.total, c.done, c.read, c.scored, c.rejected].map(Number);
   let status: RunStatus = opts.status ?? 'succeeded';
   let error = opts.error ?? null;
+  if (status === 'succeeded' && !c.planned) {
+    status = 'failed';
+    error = 'planning did not finish; run again to resume';
+  }
   if (status === 'succeeded' && done < total) {
     status = 'failed';
     const failed = await client.query<{ chunk: number; error: string }>(

@@ -20,6 +20,8 @@ export interface RunRecord {
   sourceFingerprint: string;
   spec: JobSpec;
   chunksTotal: number;
+  /** false while chunks are still being added (see createRun) */
+  planned: boolean;
 }
 
 interface RunRow {
@@ -36,9 +38,10 @@ interface RunRow {
   source_fingerprint: string;
   spec: JobSpec;
   chunks_total: number;
+  planned: boolean;
 }
 
-const runColumns = `run_id, job, to_char(logical_date, 'YYYY-MM-DD') AS logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total`;
+const runColumns = `run_id, job, to_char(logical_date, 'YYYY-MM-DD') AS logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned`;
 
 function toRecord(r: RunRow): RunRecord {
   return {
@@ -55,6 +58,7 @@ function toRecord(r: RunRow): RunRecord {
     sourceFingerprint: r.source_fingerprint,
     spec: r.spec,
     chunksTotal: r.chunks_total,
+    planned: r.planned,
   };
 }
 
@@ -64,7 +68,7 @@ export async function loadRun(client: pg.ClientBase, runId: number): Promise<Run
   return toRecord(rows[0]);
 }
 
-export type NewRun = Omit<RunRecord, 'runId' | 'status' | 'chunksTotal'>;
+export type NewRun = Omit<RunRecord, 'runId' | 'status' | 'chunksTotal' | 'planned'>;
 
 /**
  * The newest unfinished run of the same job and date over the same input and model: resuming it
@@ -81,30 +85,34 @@ export async function findResumableRun(client: pg.ClientBase, run: NewRun): Prom
   return same ? last : undefined;
 }
 
-/** Insert the run and its planned chunks in one transaction. */
-export async function createRun(client: pg.ClientBase, run: NewRun, chunks: ChunkRange[]): Promise<RunRecord> {
-  await client.query('BEGIN');
-  try {
-    const { rows } = await client.query<RunRow>(
-      `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, started_at)
-       VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $11, now()) RETURNING ${runColumns}`,
-      [run.job, run.logicalDate, run.trigger, run.modelPath, run.modelVersion, run.modelSha256, run.resultTable, run.source, run.sourceFingerprint, JSON.stringify(run.spec), chunks.length],
+/**
+ * Insert a run whose chunks are still being planned: addChunks adds them as the planner finds them
+ * (workers may score the first ones meanwhile), planDone closes the plan. A run is never succeeded
+ * before it is planned; resuming one that never was plans it again (plans are deterministic).
+ */
+export async function createRun(client: pg.ClientBase, run: NewRun): Promise<RunRecord> {
+  const { rows } = await client.query<RunRow>(
+    `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned, started_at)
+     VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, 0, false, now()) RETURNING ${runColumns}`,
+    [run.job, run.logicalDate, run.trigger, run.modelPath, run.modelVersion, run.modelSha256, run.resultTable, run.source, run.sourceFingerprint, JSON.stringify(run.spec)],
+  );
+  return toRecord(rows[0]);
+}
+
+/** Add planned chunks; a chunk already there (a re-plan on resume) is kept as it is. */
+export async function addChunks(client: pg.ClientBase, runId: number, chunks: ChunkRange[]): Promise<void> {
+  for (let i = 0; i < chunks.length; i += 5000) {
+    const part = chunks.slice(i, i + 5000);
+    await client.query(
+      `INSERT INTO batchinfer.chunks (run_id, chunk, range, planned_rows)
+       SELECT $1, * FROM unnest($2::int[], $3::jsonb[], $4::bigint[]) ON CONFLICT (run_id, chunk) DO NOTHING`,
+      [runId, part.map((c) => c.chunk), part.map((c) => JSON.stringify(c.range)), part.map((c) => c.plannedRows ?? null)],
     );
-    const runId = Number(rows[0].run_id);
-    for (let i = 0; i < chunks.length; i += 5000) {
-      const part = chunks.slice(i, i + 5000);
-      await client.query(
-        `INSERT INTO batchinfer.chunks (run_id, chunk, range, planned_rows)
-         SELECT $1, * FROM unnest($2::int[], $3::jsonb[], $4::bigint[])`,
-        [runId, part.map((c) => c.chunk), part.map((c) => JSON.stringify(c.range)), part.map((c) => c.plannedRows ?? null)],
-      );
-    }
-    await client.query('COMMIT');
-    return toRecord(rows[0]);
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
   }
+}
+
+export async function planDone(client: pg.ClientBase, runId: number, chunksTotal: number): Promise<void> {
+  await client.query(`UPDATE batchinfer.runs SET planned = true, chunks_total = $2 WHERE run_id = $1`, [runId, chunksTotal]);
 }
 
 export async function markRunning(client: pg.ClientBase, runId: number): Promise<void> {

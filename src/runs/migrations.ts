@@ -60,10 +60,23 @@ CREATE TABLE batchinfer.rejects (
 CREATE INDEX rejects_run ON batchinfer.rejects (run_id, chunk, line);
 `,
   },
+  {
+    version: 2,
+    name: 'runs.planned: chunks are scored while the run is still being planned',
+    sql: `
+ALTER TABLE batchinfer.runs ADD COLUMN planned boolean NOT NULL DEFAULT true;
+COMMENT ON COLUMN batchinfer.runs.planned IS 'false while the planner is still adding chunks (scoring starts before it ends); a run is only succeeded once planned';
+`,
+  },
 ];
+
+const latest = Math.max(...migrations.map((m) => m.version));
 
 /** Apply missing migrations under an advisory lock, so concurrent processes migrate once. */
 export async function migrate(client: pg.ClientBase): Promise<void> {
+  // Up to date (every run but the first): one read, no lock.
+  const now = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM batchinfer.schema_migrations').catch(() => undefined);
+  if (now?.rows[0].v === latest) return;
   await client.query('BEGIN');
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('batchinfer.migrate'))`);

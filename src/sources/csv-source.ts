@@ -6,7 +6,7 @@ import { buildLayout, type RowLayout } from './row-layout.js';
 import { CsvRecordParser } from './csv-records.js';
 import { SeenKeys } from './keys.js';
 import { planCsvChunks, readCsvHeader, type CsvChunkRange } from './plan-csv-chunks.js';
-import type { ChunkRange, ReadOptions, RowBatch, Source } from './source.js';
+import type { ChunkRange, PlanOptions, ReadOptions, RowBatch, Source } from './source.js';
 
 export interface CsvSourceOptions {
   /** resolved file path (templates applied) */
@@ -59,9 +59,9 @@ export class CsvSource implements Source {
     await this.header();
   }
 
-  async plan(): Promise<ChunkRange[]> {
+  async plan(opts: PlanOptions = {}): Promise<ChunkRange[]> {
     await this.stat();
-    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, this.opts.readBytes);
+    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, this.opts.readBytes, opts.onChunks);
     this.useHeader(plan.header);
     return plan.chunks;
   }

@@ -25,7 +25,7 @@ export interface CsvChunkRange {
  * One pass over the file with memchr-speed indexOf, tracking quote parity, so chunks start on record
  * boundaries even when quoted fields hold newlines. Any chunk can then be read without the bytes before it.
  */
-export async function planCsvChunks(file: string, chunkRows: number, readBytes: number): Promise<CsvPlan> {
+export async function planCsvChunks(file: string, chunkRows: number, readBytes: number, onChunks?: (chunks: ChunkRange[]) => void): Promise<CsvPlan> {
   const handle = await fs.promises.open(file, 'r');
   try {
     const { size } = await handle.stat();
@@ -50,6 +50,7 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
       }
     };
     const buf = Buffer.allocUnsafe(readBytes);
+    let handedOut = 0;
     // A quote opens a quoted field only at a field start (as the record parser reads it); inside one,
     // a doubled quote is a literal quote. `pendingClose`: a block ended on a quote inside a quoted field.
     let prevByte = LF;
@@ -103,9 +104,11 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
       }
       prevByte = b[b.length - 1];
       base += bytesRead;
+      if (onChunks && chunks.length > handedOut) onChunks(chunks.slice(handedOut, (handedOut = chunks.length)));
     }
     if (headerEnd < 0) headerEnd = size; // header without a line break
     else if (chunkStart < size) chunks.push(chunk(chunks.length, chunkStart, size, chunkLine, rows + (prevByte === LF ? 0 : 1)));
+    if (onChunks && chunks.length > handedOut) onChunks(chunks.slice(handedOut));
     const headerBuf = Buffer.alloc(headerEnd);
     await handle.read(headerBuf, 0, headerEnd, 0);
     return { header: parseHeader(headerBuf), headerEnd, fileBytes: size, chunks };

@@ -43,11 +43,20 @@ export interface ReadOptions {
   takenKeys?: ReadonlySet<Key>;
 }
 
+export interface PlanOptions {
+  /** chunks found so far, in order, each exactly once (not necessarily all of them: see plan) */
+  onChunks?: (chunks: ChunkRange[]) => void;
+}
+
 export interface Source {
   /** Check that the input is reachable and has every column the spec names, without reading rows. */
   check(): Promise<void>;
-  /** Split the input into chunks; also checks that every column the spec names exists. */
-  plan(): Promise<ChunkRange[]>;
+  /**
+   * Split the input into chunks; also checks that every column the spec names exists. Resolves with
+   * every chunk; a source that finds chunks one by one also hands them to onChunks as it goes, so
+   * scoring can start before planning ends.
+   */
+  plan(opts?: PlanOptions): Promise<ChunkRange[]>;
   /** Stream one chunk's rows in batches of at most batchSize scorable rows. */
   read(chunk: ChunkRange, opts?: ReadOptions): AsyncIterable<RowBatch>;
   /** Something that changes when the input changes (size, mtime, query text), to decide whether a failed run may resume. */

@@ -7,6 +7,7 @@ import { prepareRun } from '../../src/execute/prepare-run.js';
 import { closeChunkContext, openChunkContext, type ChunkContext } from '../../src/execute/chunk-context.js';
 import { processChunk } from '../../src/execute/process-chunk.js';
 import { finishRun } from '../../src/runs/finish-run.js';
+import { loadRun } from '../../src/runs/ledger.js';
 import { runJob } from '../../src/execute/run-job.js';
 import type { JobSpec } from '../../src/spec/job-spec.js';
 import { query } from '../support/database.js';
@@ -47,7 +48,12 @@ describe('exactly once', () => {
   it('a chunk processed twice in a row is written once; the second call is skipped with the same counts', ws.track(async () => {
     const prepared = await prepareRun({ spec, logicalDate: '2026-11-04', trigger: 'manual', databaseUrl: ws.db.url });
     runId = prepared.run.runId;
-    expect(prepared).toMatchObject({ resumed: false, pending: [0, 1, 2] });
+    expect(prepared.resumed).toBe(false);
+    // A new run is planned in the background; its chunks reach the feed once the ledger has them.
+    expect(await prepared.planned).toEqual({ chunks: CHUNKS, plannedRows: TOTAL });
+    const pending: number[] = [];
+    for (let c = await prepared.feed.next(); c !== undefined; c = await prepared.feed.next()) pending.push(c);
+    expect(pending).toEqual([0, 1, 2]);
     const ctx = await context('test a');
     const first = await processChunk(ctx, 0);
     expect(first).toEqual({ chunk: 0, skipped: false, rowsRead: CHUNK_ROWS, rowsScored: CHUNK_ROWS, rowsRejected: 0 });
@@ -127,4 +133,37 @@ describe('exactly once', () => {
       { run_id: other.run_id, status: 'succeeded', d: '2026-11-05' },
     ]);
   }));
+
+  it('a run whose planning was cut short (crash mid-plan, one chunk already done) resumes: planned again, the done chunk kept, every row once', ws.track(async () => {
+    const date = '2026-11-06';
+    const prepared = await prepareRun({ spec, logicalDate: date, trigger: 'manual', databaseUrl: ws.db.url });
+    await prepared.planned;
+    const id = prepared.run.runId;
+    const ctx = await openChunkContext(ws.db.url, id, 'test mid-plan');
+    contexts.push(ctx);
+    await processChunk(ctx, 0);
+    // What a crash after the planner stored chunks 0-1 looks like in the ledger.
+    await query(ws.db.url, `DELETE FROM batchinfer.chunks WHERE run_id = $1 AND chunk >= 2`, [id]);
+    await query(ws.db.url, `UPDATE batchinfer.runs SET planned = false, chunks_total = 0 WHERE run_id = $1`, [id]);
+    const unplanned = await finishRunOf(id);
+    expect(unplanned).toMatchObject({ status: 'failed', error: 'planning did not finish; run again to resume' });
+
+    const resumed = await runJob({ spec, logicalDate: date, trigger: 'manual', databaseUrl: ws.db.url, threads: 2 });
+    expect(resumed).toMatchObject({ run_id: id, resumed: true, status: 'succeeded', rows_read: TOTAL, chunks_total: CHUNKS, chunks_done: CHUNKS });
+    const [r] = await query(ws.db.url, 'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM scores.once WHERE run_id = $1', [id]);
+    expect(r).toEqual({ n: TOTAL, d: TOTAL });
+    const chunks = await query(ws.db.url, 'SELECT chunk, attempts, worker FROM batchinfer.chunks WHERE run_id = $1 ORDER BY chunk', [id]);
+    expect(chunks[0]).toEqual({ chunk: 0, attempts: 1, worker: 'test mid-plan' });
+    expect(chunks.map((c) => c.chunk)).toEqual([0, 1, 2]);
+  }));
 });
+
+async function finishRunOf(id: number) {
+  const client = new pg.Client({ connectionString: ws.db.url });
+  await client.connect();
+  try {
+    return await finishRun(client, await loadRun(client, id), { resumed: false });
+  } finally {
+    await client.end();
+  }
+}

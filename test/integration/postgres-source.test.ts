@@ -34,7 +34,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tmp.dir, 'data.csv'), csv);
 });
 afterAll(async () => {
-  if (ok === 3) {
+  if (ok === 4) {
     await dropWithin(db);
     tmp.remove();
   } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
@@ -92,6 +92,18 @@ describe('Postgres source', () => {
     const r2 = await runCli(['run', 'missing-col.yaml'], { cwd: tmp.dir, env: { DATABASE_URL: db.url } });
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/missing-col\.yaml: inputs\.x\[2\]: column "c" is not in the query's result/);
+    ok++;
+  });
+
+  it('a query that fails only while planning (scoring may have started) fails the run with the database message', async () => {
+    // LIMIT 0 (the check) evaluates nothing; the planner's pass over the keys divides by zero at id 7.
+    writeSpec(tmp.dir, 'plan-fails.yaml', pgSpec({ source: { postgres: { query: 'SELECT id, a, b, c, note FROM public.feats WHERE day = {{ds}} AND 1 / (id - 7) IS NOT NULL' } } }));
+    const r = await runCli(['run', 'plan-fails.yaml'], { cwd: tmp.dir, env: { DATABASE_URL: db.url } });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/plan-fails\.yaml: source\.postgres\.query: division by zero/);
+    const [run] = await query<{ status: string; error: string; planned: boolean }>(db.url, `SELECT status, error, planned FROM batchinfer.runs WHERE job = 'pg-job' ORDER BY run_id DESC LIMIT 1`);
+    expect(run).toMatchObject({ status: 'failed', planned: false });
+    expect(run.error).toMatch(/^planning failed: .*division by zero/);
     ok++;
   });
 

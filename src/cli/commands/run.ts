@@ -31,9 +31,11 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
       fresh: flags.fresh,
       signal: io.signal,
       onStart: (s) => {
-        if (!flags.json) print(io.stderr, `batchinfer: ${s.resumed ? 'resuming' : 'started'} run ${s.runId} of ${spec.name} for ${logicalDate}: ${s.chunks} chunk${s.chunks === 1 ? '' : 's'} to score`);
-        progress.start(s.plannedRows);
+        const todo = s.chunks === undefined ? '' : `: ${s.chunks} chunk${s.chunks === 1 ? '' : 's'} to score`;
+        if (!flags.json) print(io.stderr, `batchinfer: ${s.resumed ? 'resuming' : 'started'} run ${s.runId} of ${spec.name} for ${logicalDate}${todo}`);
+        progress.start();
       },
+      onPlanned: (p) => progress.setTotal(p.plannedRows),
       onRows: (n) => progress.add(n),
     });
   } finally {
