@@ -5,7 +5,7 @@ const COMMA = 44;
 const LF = 10;
 const CR = 13;
 const MAX_SAFE = 2 ** 53;
-const pow10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+const pow10 = new Float64Array(Array.from({ length: 23 }, (_, i) => 10 ** i));
 
 /** What each column is to the fast path. */
 export const enum FastRole {
@@ -28,12 +28,14 @@ export interface FastPlan {
   textEnd: Int32Array;
   /** IntKey: the key of the record just read */
   key: Float64Array;
+  /** every feature goes to input 0 (the usual model): one destination array */
+  single: boolean;
 }
 
 /** A plan when every feature column feeds exactly one slot; otherwise undefined (general path only). */
 export function fastPlan(layout: RowLayout, keyType: 'text' | 'bigint'): FastPlan | undefined {
   const n = layout.columnCount;
-  const plan: FastPlan = { role: new Uint8Array(n), input: new Int32Array(n), pos: new Int32Array(n), textStart: new Int32Array(n), textEnd: new Int32Array(n), key: new Float64Array(1) };
+  const plan: FastPlan = { role: new Uint8Array(n), input: new Int32Array(n), pos: new Int32Array(n), textStart: new Int32Array(n), textEnd: new Int32Array(n), key: new Float64Array(1), single: layout.inputWidths.length === 1 };
   for (let fi = 0; fi < n; fi++) {
     const slots = layout.featureSlots[fi];
     const text = fi === layout.keyIndex || layout.passthroughSlot[fi] >= 0;
@@ -54,7 +56,9 @@ export function fastPlan(layout: RowLayout, keyType: 'text' | 'bigint'): FastPla
  * reads the record from its start, so both paths always agree).
  */
 export function fastRecord(buf: Buffer, p: number, limit: number, plan: FastPlan, features: Float32Array[], widths: number[], r: number): number {
-  const { role } = plan;
+  const { role, input, pos, single } = plan;
+  const out0 = features[0];
+  const base0 = r * widths[0];
   const last = role.length - 1;
   for (let f = 0; f <= last; f++) {
     if (role[f] === FastRole.Feature) {
@@ -64,27 +68,44 @@ export function fastRecord(buf: Buffer, p: number, limit: number, plan: FastPlan
         neg = true;
         c = buf[++p];
       }
+      // Digits accumulate in int32 arithmetic (the common 6-9 digit decimal); more digits are read
+      // again in double arithmetic below.
+      const first = p;
       let mant = 0;
-      let exp = 0;
-      let digits = 0;
       let d = c - 48;
       while (d >= 0 && d <= 9) {
-        mant = mant * 10 + d;
-        digits++;
+        mant = (mant * 10 + d) | 0;
         d = buf[++p] - 48;
       }
+      let digits = p - first;
+      let decimals = 0;
       if (d === -2) {
-        d = buf[++p] - 48;
+        const dot = ++p;
+        d = buf[p] - 48;
         while (d >= 0 && d <= 9) {
-          mant = mant * 10 + d;
-          digits++;
-          exp--;
+          mant = (mant * 10 + d) | 0;
           d = buf[++p] - 48;
         }
+        decimals = p - dot;
+        digits += decimals;
       }
-      if (digits === 0 || mant >= MAX_SAFE || exp < -22 || p >= limit) return -1;
-      const v = exp < 0 ? mant / pow10[-exp] : mant;
-      features[plan.input[f]][r * widths[plan.input[f]] + plan.pos[f]] = neg ? -v : v;
+      if (digits === 0 || p >= limit) return -1;
+      let v: number;
+      if (digits <= 9) v = mant / pow10[decimals];
+      else {
+        let m = 0;
+        for (let q = first; q < p; q++) {
+          const e = buf[q] - 48;
+          if (e >= 0) m = m * 10 + e; // skips the '.'
+        }
+        if (m >= MAX_SAFE || decimals > 22) return -1;
+        v = m / pow10[decimals];
+      }
+      if (single) out0[base0 + pos[f]] = neg ? -v : v;
+      else {
+        const ii = input[f];
+        features[ii][r * widths[ii] + pos[f]] = neg ? -v : v;
+      }
     } else if (role[f] === FastRole.IntKey) {
       // Only the canonical spelling ("0", "7", "-7"; no "+", "-0" or leading zeros) is taken here.
       let neg = false;

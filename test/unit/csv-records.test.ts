@@ -152,6 +152,17 @@ describe('CsvSource: RFC 4180 records', () => {
     );
   });
 
+  it('reads plain decimals of any digit count on the fast path exactly as Number() does (rounded to float32)', async () => {
+    const values = ['0', '-0', '7', '123456789', '1234567890', '0.000123456', '-0.0000000001234', '9007199254740991', '9007199254740993',
+      '12345.678901234', '0.1', '-1.5', '999999999.9', '2147483647', '2147483648', '4294967296.25', '1.00000000000000000000001'];
+    const rows = [];
+    for (let i = 0; i < values.length; i += 3) rows.push([values[i], values[i + 1] ?? '1', values[i + 2] ?? '2']);
+    const csv = H + rows.map((r, i) => `${i + 1},${r.join(',')},n`).join('\n') + '\n';
+    const got = await readAll(makeSpec({ keyType: 'bigint' }), writeCsv(csv));
+    expect(got.rejects).toEqual([]);
+    expect(got.rows.map((r) => r.features[0])).toEqual(rows.map((r) => r.map((v) => f32(Number(v)))));
+  });
+
   it('treats spellings of one bigint key as one key, whichever parser path reads them', async () => {
     // '7' and '0' take the whole-record fast path; '007', '+7', '-0' the general one; 16+ digits stay text.
     const keys = ['7', '0', '123456789012345', '1234567890123456', '007', '+7', '-0', '01234567890123456', '-123456789012345'];
