@@ -25,14 +25,27 @@ export function resultColumns(spec: JobSpec, outputs: OutputColumn[]): ResultCol
   ];
 }
 
+/** Marks the `_latest` view as batchinfer's current definition; a new definition gets a new version. */
+const VIEW_COMMENT = 'batchinfer latest-run view v1';
+
 /**
  * Create the schema, table (unique on run_id + key) and the `<table>_latest` view when missing. An
  * existing table gains columns a newer spec adds; a column whose type changed is a spec error.
+ * When all is in place (every run but the first) this is one read: no lock, and the view is not
+ * replaced (that would wait for analysts' queries on it).
  */
 export async function ensureResultTable(client: pg.ClientBase, spec: JobSpec, columns: ResultColumn[]): Promise<void> {
   const { schema, table } = spec.sink;
   const name = qualified(schema, table);
   const sinkName = `${schema}.${table}`;
+  const view = qualified(schema, `${table}_latest`);
+  const now = await client.query<{ name: string; type: string; view_comment: string | null }>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, obj_description(to_regclass($2), 'pg_class') AS view_comment
+       FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [name, view],
+  );
+  const have = new Map(now.rows.map((r) => [r.name, r.type]));
+  if (now.rows[0]?.view_comment === VIEW_COMMENT && columns.every((c) => have.get(c.name) === c.sqlType)) return;
   await client.query('BEGIN');
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`batchinfer.sink:${sinkName}`]);
@@ -58,13 +71,14 @@ export async function ensureResultTable(client: pg.ClientBase, spec: JobSpec, co
       if (problems.length) throw new UsageError(problems.join('\n'));
     }
     await client.query(
-      `CREATE OR REPLACE VIEW ${qualified(schema, `${table}_latest`)} AS
+      `CREATE OR REPLACE VIEW ${view} AS
 SELECT t.* FROM ${name} t
 WHERE t.run_id IN (
   SELECT DISTINCT ON (r.logical_date) r.run_id FROM batchinfer.runs r
   WHERE r.result_table = ${literal(sinkName)} AND r.status = 'succeeded'
   ORDER BY r.logical_date, r.finished_at DESC, r.run_id DESC)`,
     );
+    await client.query(`COMMENT ON VIEW ${view} IS ${literal(VIEW_COMMENT)}`);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

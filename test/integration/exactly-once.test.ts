@@ -134,6 +134,22 @@ describe('exactly once', () => {
     ]);
   }));
 
+  it('a run starts while an analyst holds a query open on the _latest view (the view is not replaced every run)', ws.track(async () => {
+    const analyst = new pg.Client({ connectionString: ws.db.url });
+    await analyst.connect();
+    try {
+      await analyst.query('BEGIN');
+      await analyst.query('SELECT count(*) FROM scores.once_latest'); // holds a lock on the view until COMMIT
+      const run = runJob({ spec, logicalDate: '2026-11-07', trigger: 'manual', databaseUrl: ws.db.url, threads: 0 });
+      const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('blocked'), 15_000).unref());
+      const outcome = await Promise.race([run, timeout]);
+      expect(outcome).toMatchObject({ status: 'succeeded', rows_scored: TOTAL });
+    } finally {
+      await analyst.query('COMMIT');
+      await analyst.end();
+    }
+  }));
+
   it('a run whose planning was cut short (crash mid-plan, one chunk already done) resumes: planned again, the done chunk kept, every row once', ws.track(async () => {
     const date = '2026-11-06';
     const prepared = await prepareRun({ spec, logicalDate: date, trigger: 'manual', databaseUrl: ws.db.url });
