@@ -62,7 +62,10 @@ async function attemptChunk(
   const { client, run, session, outputs } = ctx;
   const spec = run.spec;
   let copy: ReturnType<typeof copyFrom> | undefined;
-  await client.query('BEGIN');
+  // Chunk commits don't wait for the WAL flush: a chunk lost in a server crash loses its rows and its
+  // done-mark together (resume redoes it), and the run's final status commits synchronously, which
+  // flushes every chunk before it.
+  await client.query('BEGIN; SET LOCAL synchronous_commit = off');
   try {
     const lock = await client.query<{ status: string; rows_read: string; rows_scored: string; rows_rejected: string }>(
       `SELECT status, rows_read, rows_scored, rows_rejected FROM batchinfer.chunks WHERE run_id = $1 AND chunk = $2 FOR UPDATE`,
