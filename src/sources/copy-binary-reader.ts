@@ -1,4 +1,4 @@
-import { bigintKeyOfInt8, type Key } from './keys.js';
+import { numberKeyOfInt8, type Key } from './keys.js';
 import { SourceError } from '../errors.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
@@ -55,7 +55,7 @@ export class BinaryCopyReader {
 
   /** A binary int8 as a Key (number up to 15 digits, else text). */
   int8Key(offset: number): Key {
-    return bigintKeyOfInt8(this.view.getInt32(offset, false), this.view.getUint32(offset + 4, false), () => this.view.getBigInt64(offset, false).toString());
+    return numberKeyOfInt8(this.view.getInt32(offset, false), this.view.getUint32(offset + 4, false)) ?? this.view.getBigInt64(offset, false).toString();
   }
 
   float4(offset: number): number {

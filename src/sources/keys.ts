@@ -14,13 +14,13 @@ export function bigintKey(canonical: string): Key {
   return digits <= 15 ? Number(canonical) : canonical;
 }
 
-/** A bigint key from the two halves of a binary int8. */
-export function bigintKeyOfInt8(hi: number, lo: number, asText: () => string): Key {
+/** A bigint key from the two halves of a binary int8 when it is a number Key; undefined when it is text. */
+export function numberKeyOfInt8(hi: number, lo: number): number | undefined {
   if (hi >= -0x200000 && hi < 0x200000) {
     const v = hi * 4294967296 + lo;
     if (v >= -MAX_NUMBER_KEY && v <= MAX_NUMBER_KEY) return v;
   }
-  return asText();
+  return undefined;
 }
 
 /**

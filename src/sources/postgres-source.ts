@@ -7,7 +7,7 @@ import { templateVars } from '../spec/template.js';
 import { badNumberReason, parseNumber } from './parse-number.js';
 import { bindTemplate, ident, settingsStatement } from './postgres-query.js';
 import { BinaryCopyReader } from './copy-binary-reader.js';
-import type { ChunkRange, ReadOptions, Reject, RowBatch, Source } from './source.js';
+import type { ChunkRange, PlanOptions, ReadOptions, Reject, RowBatch, Source } from './source.js';
 
 /** A key range of the query's rows: lo <= key < hi (open ends are null); `nulls` is the chunk of rows with a NULL key. */
 export interface PgChunkRange {
@@ -25,8 +25,8 @@ interface Column {
 }
 
 /**
- * Rows from a SQL query. Chunks are key ranges found in one pass over the keys (a window over the
- * sorted keys, never OFFSET), so each chunk is an independent query. Rows come out with
+ * Rows from a SQL query. Chunks are key ranges found in one ordered pass over the keys (never
+ * OFFSET), so each chunk is an independent query. Rows come out with
  * COPY (FORMAT binary); numeric features arrive as float4 bytes and go straight into the tensor.
  */
 export class PostgresSource implements Source {
@@ -109,28 +109,67 @@ export class PostgresSource implements Source {
     return `postgres:${new URL(this.opts.url).host}${new URL(this.opts.url).pathname}:${this.spec.source.kind === 'postgres' ? this.spec.source.query : ''}`;
   }
 
-  async plan(): Promise<ChunkRange[]> {
+  /**
+   * One pass over the query's keys in order (an index-only scan when the query allows, streamed with
+   * binary COPY): a chunk closes every chunk_rows rows, at the next key change, so equal keys share a
+   * chunk. Chunks go to onChunks as they close, so scoring starts while the pass goes on; rows with a
+   * NULL key (they sort last) are one more chunk, whose rows are rejects.
+   */
+  async plan(opts: PlanOptions = {}): Promise<ChunkRange[]> {
     await this.check();
-    const key = ident(this.spec.key);
-    const keyType = (await this.describe()).get(this.spec.key)!.type;
-    const rows = await this.inTransaction({}, async (c) =>
-      (
-        await c.query<{ start: string | null; rn: string; nulls: string }>(
-          `SELECT k::text AS start, rn, nulls FROM (
-             SELECT k, row_number() OVER (ORDER BY k) AS rn, count(*) FILTER (WHERE k IS NULL) OVER () AS nulls
-               FROM (SELECT ${key} AS k FROM (${this.sql}) q) s) t
-            WHERE (k IS NOT NULL AND (rn - 1) % $1 = 0) OR rn = 1
-            ORDER BY rn`,
-          [this.spec.chunkRows],
-        )
-      ).rows,
-    ).catch((e) => {
-      throw this.queryError(e);
-    });
-    const starts = rows.filter((r) => r.start !== null).map((r) => r.start!);
-    const chunks: ChunkRange[] = starts.map((lo, i) => ({ chunk: i, range: { lo: i === 0 ? null : lo, hi: starts[i + 1] ?? null, keyType } }));
-    const nulls = Number(rows[0]?.nulls ?? 0);
+    const cols = await this.describe();
+    const keyType = cols.get(this.spec.key)!.type;
+    const intKey = integerKeyTypes.has(keyType);
+    const chunkRows = this.spec.chunkRows;
+    const chunks: ChunkRange[] = [];
+    let handed = 0;
+    let lo: string | null = null; // first key of the open chunk
+    let rows = 0; // rows in the open chunk
+    let prev: Key | undefined;
+    let nulls = 0;
+    const reader = new BinaryCopyReader(1);
+    const c = await this.connect();
+    let finished = false;
+    try {
+      await c.query('BEGIN READ ONLY');
+      const s = settingsStatement(templateVars(this.opts.logicalDate), {});
+      await c.query(s.text, s.values);
+      const stream = c.query(copyTo(`COPY (SELECT k${intKey ? '::int8' : '::text'} FROM (SELECT ${ident(this.spec.key)} AS k FROM (${this.sql}) q) s ORDER BY s.k) TO STDOUT (FORMAT binary)`));
+      for await (const data of stream as AsyncIterable<Buffer>) {
+        reader.push(data);
+        while (reader.next()) {
+          const at = reader.starts[0];
+          const len = reader.lengths[0];
+          if (len < 0) {
+            nulls++;
+            continue;
+          }
+          const key = intKey ? reader.int8Key(at) : reader.buf.toString('utf8', at, at + len);
+          if (rows >= chunkRows && key !== prev) {
+            const text = String(key);
+            chunks.push({ chunk: chunks.length, range: { lo: chunks.length === 0 ? null : lo, hi: text, keyType }, plannedRows: rows });
+            lo = text;
+            rows = 0;
+          } else if (rows === 0 && chunks.length === 0) lo = String(key);
+          rows++;
+          prev = key;
+        }
+        if (opts.onChunks && chunks.length > handed) opts.onChunks(chunks.slice(handed, (handed = chunks.length)));
+      }
+      await c.query('COMMIT');
+      finished = true;
+    } catch (err) {
+      throw this.queryError(err);
+    } finally {
+      // Stopped inside the COPY: drop the connection (a ROLLBACK would queue behind the COPY).
+      if (!finished) {
+        this.client = undefined;
+        await c.end().catch(() => undefined);
+      }
+    }
+    if (rows > 0) chunks.push({ chunk: chunks.length, range: { lo: chunks.length === 0 ? null : lo, hi: null, keyType }, plannedRows: rows });
     if (nulls > 0) chunks.push({ chunk: chunks.length, range: { lo: null, hi: null, nulls: true, keyType }, plannedRows: nulls });
+    if (opts.onChunks && chunks.length > handed) opts.onChunks(chunks.slice(handed));
     return chunks;
   }
 
