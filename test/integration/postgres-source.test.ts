@@ -34,7 +34,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tmp.dir, 'data.csv'), csv);
 });
 afterAll(async () => {
-  if (ok === 4) {
+  if (ok === 5) {
     await dropWithin(db);
     tmp.remove();
   } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
@@ -104,6 +104,31 @@ describe('Postgres source', () => {
     const [run] = await query<{ status: string; error: string; planned: boolean }>(db.url, `SELECT status, error, planned FROM batchinfer.runs WHERE job = 'pg-job' ORDER BY run_id DESC LIMIT 1`);
     expect(run).toMatchObject({ status: 'failed', planned: false });
     expect(run.error).toMatch(/^planning failed: .*division by zero/);
+    ok++;
+  });
+
+  it('plans key ranges that never split equal keys, count every row (NULL keys last), and hand chunks out as they close', async () => {
+    await query(db.url, `CREATE TABLE public.dups AS SELECT (i / 3)::bigint AS id, 1.0::float8 AS a, 2.0::real AS b, '3' AS c, 'x' AS note FROM generate_series(0, 299) i UNION ALL SELECT NULL, 1, 2, '3', 'null key' FROM generate_series(1, 4)`);
+    const spec = loadSpec(writeSpec(tmp.dir, 'dups.yaml', pgSpec({ source: { postgres: { query: 'SELECT * FROM public.dups' } }, chunk_rows: 10 })), tmp.dir);
+    const source = openSource(spec, '2026-03-01', { databaseUrl: db.url });
+    try {
+      const handed: number[] = [];
+      const chunks = await source.plan({ onChunks: (cs) => handed.push(...cs.map((c) => c.chunk)) });
+      expect(handed).toEqual(chunks.map((c) => c.chunk));
+      // keys 0..99 three times each: a chunk closes after 10 rows at the next key change, so 12 rows (4 keys)
+      const ranges = chunks.map((c) => c.range as { lo: string | null; hi: string | null; nulls?: boolean });
+      expect(chunks.map((c) => c.plannedRows)).toEqual([...Array(25).fill(12), 4]);
+      expect(ranges[0].lo).toBeNull();
+      expect(ranges[24].hi).toBeNull();
+      for (let i = 1; i < 25; i++) expect(ranges[i].lo).toBe(ranges[i - 1].hi);
+      expect(ranges[1].lo).toBe('4');
+      expect(ranges[25]).toMatchObject({ nulls: true });
+      let rows = 0;
+      for (const c of chunks) for await (const b of source.read(c)) rows += b.n + b.rejects.length;
+      expect(rows).toBe(304);
+    } finally {
+      await source.close();
+    }
     ok++;
   });
 
