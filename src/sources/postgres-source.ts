@@ -1,6 +1,6 @@
 import { SeenKeys, type Key } from './keys.js';
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
+import { copyOut } from './copy-out.js';
 import { UsageError, SourceError, errorMessage } from '../errors.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { templateVars } from '../spec/template.js';
@@ -18,6 +18,18 @@ export interface PgChunkRange {
 
 const integerKeyTypes = new Set(['bigint', 'integer', 'smallint']);
 const numericTypes = new Set(['real', 'double precision', 'smallint', 'integer', 'bigint', 'numeric', 'boolean']);
+
+/** Where each feature field of a COPY row goes, as arrays the per-row loop reads cheaply. */
+interface FeaturePlan {
+  columns: string[];
+  input: Int32Array;
+  pos: Int32Array;
+  /** 1: cast to float4 by the query; 0: text, parsed here */
+  numeric: Uint8Array;
+  widths: Int32Array;
+  /** key, features, passthrough: the names of a reject's raw fields */
+  rawNames: string[];
+}
 
 interface Column {
   name: string;
@@ -134,7 +146,7 @@ export class PostgresSource implements Source {
       await c.query('BEGIN READ ONLY');
       const s = settingsStatement(templateVars(this.opts.logicalDate), {});
       await c.query(s.text, s.values);
-      const stream = c.query(copyTo(`COPY (SELECT k${intKey ? '::int8' : '::text'} FROM (SELECT ${ident(this.spec.key)} AS k FROM (${this.sql}) q) s ORDER BY s.k) TO STDOUT (FORMAT binary)`));
+      const stream = c.query(copyOut(`COPY (SELECT k${intKey ? '::int8' : '::text'} FROM (SELECT ${ident(this.spec.key)} AS k FROM (${this.sql}) q) s ORDER BY s.k) TO STDOUT (FORMAT binary)`));
       for await (const data of stream as AsyncIterable<Buffer>) {
         reader.push(data);
         while (reader.next()) {
@@ -207,6 +219,14 @@ export class PostgresSource implements Source {
     const reader = new BinaryCopyReader(select.length);
     this.intKey = integerKeyTypes.has(cols.get(spec.key)!.type);
     features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
+    const plan: FeaturePlan = {
+      columns: features.map((f) => f.column),
+      input: Int32Array.from(features, (f) => f.ii),
+      pos: Int32Array.from(features, (f) => f.pos),
+      numeric: Uint8Array.from(features, (f) => (f.numeric ? 1 : 0)),
+      widths: Int32Array.from(widths),
+      rawNames: [spec.key, ...features.map((f) => f.column), ...spec.passthrough],
+    };
     const seen = new SeenKeys(opts.takenKeys);
     const c = await this.connect();
     await c.query('BEGIN READ ONLY');
@@ -214,12 +234,12 @@ export class PostgresSource implements Source {
     try {
       const s = settingsStatement(templateVars(this.opts.logicalDate), { lo: range.lo, hi: range.hi });
       await c.query(s.text, s.values);
-      const stream = c.query(copyTo(copySql));
+      const stream = c.query(copyOut(copySql));
       for await (const data of stream as AsyncIterable<Buffer>) {
         signal?.throwIfAborted();
         reader.push(data);
         while (reader.next()) {
-          this.decodeRow(reader, batch, features, seen);
+          this.decodeRow(reader, batch, plan, seen);
           if (batch.n >= batchSize || batch.rejects.length >= batchSize) {
             yield batch;
             batch.n = 0;
@@ -243,45 +263,51 @@ export class PostgresSource implements Source {
     }
   }
 
-  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, features: { column: string; ii: number; pos: number; numeric: boolean }[], seen: SeenKeys): void {
-    const { buf, starts, lengths } = reader;
+  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, plan: FeaturePlan, seen: SeenKeys): void {
+    const { buf, view, starts, lengths } = reader;
     const r = batch.n;
     const keyLen = lengths[0];
     const key: Key | null = keyLen < 0 ? null : this.intKey ? reader.int8Key(starts[0]) : buf.toString('utf8', starts[0], starts[0] + keyLen);
     let reason: string | null = null;
     if (key === null || key === '') reason = `empty key column "${this.spec.key}"`;
-    for (let f = 0; f < features.length && reason === null; f++) {
+    const nf = plan.columns.length;
+    for (let f = 0; f < nf && reason === null; f++) {
       const i = f + 1;
       const len = lengths[i];
-      const feat = features[f];
       if (len < 0) {
-        reason = `missing value (NULL) in column "${feat.column}"`;
+        reason = `missing value (NULL) in column "${plan.columns[f]}"`;
         break;
       }
-      const v = feat.numeric ? reader.float4(starts[i]) : parseNumber(buf, starts[i], starts[i] + len);
-      if (!Number.isFinite(v) || !Number.isFinite(Math.fround(v))) {
-        reason = feat.numeric ? `non-finite value ${v} in column "${feat.column}"` : badNumberReason(buf.toString('utf8', starts[i], starts[i] + len), feat.column);
-        break;
+      let v: number;
+      if (plan.numeric[f] === 1) {
+        v = view.getFloat32(starts[i]); // cast to float4 by the query
+        if (v - v !== 0) {
+          reason = `non-finite value ${v} in column "${plan.columns[f]}"`;
+          break;
+        }
+      } else {
+        v = parseNumber(buf, starts[i], starts[i] + len);
+        if (!Number.isFinite(v) || !Number.isFinite(Math.fround(v))) {
+          reason = badNumberReason(buf.toString('utf8', starts[i], starts[i] + len), plan.columns[f]);
+          break;
+        }
       }
-      batch.features[feat.ii][r * this.spec.inputs[feat.ii].columns.length + feat.pos] = v;
+      const ii = plan.input[f];
+      batch.features[ii][r * plan.widths[ii] + plan.pos[f]] = v;
     }
     const pt = batch.passthrough;
     for (let p = 0; p < pt.length; p++) {
-      const i = 1 + features.length + p;
+      const i = 1 + nf + p;
       pt[p][r] = lengths[i] < 0 ? null : buf.toString('utf8', starts[i], starts[i] + lengths[i]);
     }
     // Last, as in the CSV source: a rejected row's key stays free for a good row.
     if (reason === null && !seen.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     if (reason !== null) {
-      batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, this.rawNames(features), features.length, this.intKey) } satisfies Reject);
+      batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, plan.rawNames, nf, this.intKey) } satisfies Reject);
       return;
     }
     batch.keys[r] = key!;
     batch.n = r + 1;
-  }
-
-  private rawNames(features: { column: string }[]): string[] {
-    return [this.spec.key, ...features.map((f) => f.column), ...this.spec.passthrough];
   }
 
   async close(): Promise<void> {
