@@ -18,6 +18,8 @@ export interface PrepareOptions {
   databaseUrl: string;
   /** start a new run even when an unfinished one for the same date could be resumed */
   fresh?: boolean;
+  /** stops a new run's background planning */
+  planSignal?: AbortSignal;
 }
 
 export interface PlanSummary {
@@ -100,7 +102,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     }
     const run = await createRun(client, newRun);
     const feed = new ChunkFeed();
-    const planned = planInBackground(client, openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl }), run.runId, feed);
+    const planned = planInBackground(client, openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl }), run.runId, feed, opts.planSignal);
     handedOver = true; // the planner closes the connection
     planned.catch(() => undefined); // the caller awaits it after scoring; not an unhandled rejection meanwhile
     return { run, resumed: false, outputs, feed, planned };
@@ -113,7 +115,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
  * Plan the run on `client`: chunks go to the ledger, then to the feed, as the source finds them; the
  * run is marked planned at the end. Closes the source and the connection.
  */
-function planInBackground(client: pg.Client, source: Source, runId: number, feed: ChunkFeed): Promise<PlanSummary> {
+function planInBackground(client: pg.Client, source: Source, runId: number, feed: ChunkFeed, signal: AbortSignal | undefined): Promise<PlanSummary> {
   let handed = 0;
   let inserting: Promise<void> = Promise.resolve();
   const add = (chunks: ChunkRange[]) => {
@@ -126,7 +128,7 @@ function planInBackground(client: pg.Client, source: Source, runId: number, feed
   };
   return (async () => {
     try {
-      const chunks = await source.plan({ onChunks: add });
+      const chunks = await source.plan({ onChunks: add, signal });
       trace('prepare: planned');
       if (chunks.length > handed) add(chunks.slice(handed));
       await inserting;
@@ -135,8 +137,9 @@ function planInBackground(client: pg.Client, source: Source, runId: number, feed
       const known = chunks.every((c) => c.plannedRows !== undefined);
       return { chunks: chunks.length, plannedRows: known ? chunks.reduce((n, c) => n + c.plannedRows!, 0) : undefined };
     } catch (err) {
-      feed.end(err as Error);
-      throw err;
+      const reason = signal?.aborted ? (signal.reason as Error) : (err as Error); // stopped, not failed
+      feed.end(reason);
+      throw reason;
     } finally {
       await source.close().catch(() => undefined);
       await client.end().catch(() => undefined);

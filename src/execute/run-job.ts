@@ -28,9 +28,13 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
   const started = Date.now();
   trace('run: start');
   const executor = startInlineExecutor({ databaseUrl: opts.databaseUrl, threads: opts.threads, modelPath: opts.spec.model.path });
+  // Planning stops when the run is cancelled or a chunk fails (a rerun resumes and plans again).
+  const planAbort = new AbortController();
+  const stopPlanning = () => planAbort.abort(new Error('planning stopped'));
+  opts.signal?.addEventListener('abort', stopPlanning, { once: true });
   let prepared;
   try {
-    prepared = await prepareRun(opts);
+    prepared = await prepareRun({ ...opts, planSignal: planAbort.signal });
   } catch (err) {
     await executor.close();
     throw err;
@@ -38,7 +42,12 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
   opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pendingChunks });
   prepared.planned.then((p) => opts.onPlanned?.(p), () => undefined);
   const result = await executor.run({ runId: prepared.run.runId, chunks: prepared.feed, onRows: opts.onRows, signal: opts.signal });
-  const planError = await prepared.planned.then(() => undefined, (err: Error) => err);
+  if (result.firstError) stopPlanning();
+  const planError = await prepared.planned.then(
+    () => undefined,
+    (err: unknown) => (err === planAbort.signal.reason ? undefined : (err as Error)), // stopped on purpose: the run's status says why
+  );
+  opts.signal?.removeEventListener('abort', stopPlanning);
   trace('run: chunks done');
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer finish' });
   await client.connect();

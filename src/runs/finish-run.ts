@@ -46,18 +46,19 @@ export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { r
   const [total, done, read, scored, rejected] = [c.total, c.done, c.read, c.scored, c.rejected].map(Number);
   let status: RunStatus = opts.status ?? 'succeeded';
   let error = opts.error ?? null;
-  if (status === 'succeeded' && !c.planned) {
+  if (status === 'succeeded' && (done < total || !c.planned)) {
     status = 'failed';
-    error = 'planning did not finish; run again to resume';
-  }
-  if (status === 'succeeded' && done < total) {
-    status = 'failed';
-    const failed = await client.query<{ chunk: number; error: string }>(
-      `SELECT chunk, error FROM batchinfer.chunks WHERE run_id = $1 AND status = 'failed' ORDER BY finished_at LIMIT 1`,
-      [run.runId],
-    );
-    const first = failed.rows[0];
-    error = `${total - done} of ${total} chunks not done${first ? `; chunk ${first.chunk}: ${first.error}` : ''}`;
+    const parts: string[] = [];
+    if (done < total) {
+      const failed = await client.query<{ chunk: number; error: string }>(
+        `SELECT chunk, error FROM batchinfer.chunks WHERE run_id = $1 AND status = 'failed' ORDER BY finished_at LIMIT 1`,
+        [run.runId],
+      );
+      const first = failed.rows[0];
+      parts.push(`${total - done} of ${total} chunks not done${first ? `; chunk ${first.chunk}: ${first.error}` : ''}`);
+    }
+    if (!c.planned) parts.push(`planning did not finish (${total} chunks planned so far); run again to resume`);
+    error = parts.join('; ');
   }
   if (status === 'succeeded') {
     const budget = rejectBudget(run.spec.maxRejected, read);

@@ -61,7 +61,7 @@ export class CsvSource implements Source {
 
   async plan(opts: PlanOptions = {}): Promise<ChunkRange[]> {
     await this.stat();
-    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, this.opts.readBytes, opts.onChunks);
+    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, this.opts.readBytes, opts.onChunks, opts.signal);
     this.useHeader(plan.header);
     return plan.chunks;
   }

@@ -25,7 +25,7 @@ export interface CsvChunkRange {
  * One pass over the file with memchr-speed indexOf, tracking quote parity, so chunks start on record
  * boundaries even when quoted fields hold newlines. Any chunk can then be read without the bytes before it.
  */
-export async function planCsvChunks(file: string, chunkRows: number, readBytes: number, onChunks?: (chunks: ChunkRange[]) => void): Promise<CsvPlan> {
+export async function planCsvChunks(file: string, chunkRows: number, readBytes: number, onChunks?: (chunks: ChunkRange[]) => void, signal?: AbortSignal): Promise<CsvPlan> {
   const handle = await fs.promises.open(file, 'r');
   try {
     const { size } = await handle.stat();
@@ -56,6 +56,7 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
     let prevByte = LF;
     let pendingClose = false;
     for (let base = 0; base < size; ) {
+      signal?.throwIfAborted();
       const { bytesRead } = await handle.read(buf, 0, Math.min(readBytes, size - base), base);
       if (bytesRead === 0) break;
       const b = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);

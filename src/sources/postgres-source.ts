@@ -148,6 +148,7 @@ export class PostgresSource implements Source {
       await c.query(s.text, s.values);
       const stream = c.query(copyOut(`COPY (SELECT k${intKey ? '::int8' : '::text'} FROM (SELECT ${ident(this.spec.key)} AS k FROM (${this.sql}) q) s ORDER BY s.k) TO STDOUT (FORMAT binary)`));
       for await (const data of stream as AsyncIterable<Buffer>) {
+        opts.signal?.throwIfAborted();
         reader.push(data);
         while (reader.next()) {
           const at = reader.starts[0];

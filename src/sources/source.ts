@@ -46,6 +46,8 @@ export interface ReadOptions {
 export interface PlanOptions {
   /** chunks found so far, in order, each exactly once (not necessarily all of them: see plan) */
   onChunks?: (chunks: ChunkRange[]) => void;
+  /** stop planning (the run was cancelled or failed) */
+  signal?: AbortSignal;
 }
 
 export interface Source {

@@ -162,7 +162,7 @@ describe('exactly once', () => {
     await query(ws.db.url, `DELETE FROM batchinfer.chunks WHERE run_id = $1 AND chunk >= 2`, [id]);
     await query(ws.db.url, `UPDATE batchinfer.runs SET planned = false, chunks_total = 0 WHERE run_id = $1`, [id]);
     const unplanned = await finishRunOf(id);
-    expect(unplanned).toMatchObject({ status: 'failed', error: 'planning did not finish; run again to resume' });
+    expect(unplanned).toMatchObject({ status: 'failed', error: '1 of 2 chunks not done; planning did not finish (2 chunks planned so far); run again to resume' });
 
     const resumed = await runJob({ spec, logicalDate: date, trigger: 'manual', databaseUrl: ws.db.url, threads: 2 });
     expect(resumed).toMatchObject({ run_id: id, resumed: true, status: 'succeeded', rows_read: TOTAL, chunks_total: CHUNKS, chunks_done: CHUNKS });
