@@ -7,3 +7,11 @@ const on = process.env.BATCHINFER_TRACE === '1';
 export function trace(what: string): void {
   if (on) process.stderr.write(`trace ${((performance.timeOrigin + performance.now()) % 1e6).toFixed(1).padStart(9)} t${threadId} ${what}\n`);
 }
+
+/** A trace line with this thread's heap and the process's RSS (MB). */
+export function traceMemory(what: string): void {
+  if (!on) return;
+  const mb = (n: number) => (n / 1048576).toFixed(1);
+  const m = process.memoryUsage();
+  trace(`${what} (heap ${mb(m.heapUsed)}/${mb(m.heapTotal)}, buffers ${mb(m.arrayBuffers)}, rss ${mb(m.rss)})`);
+}

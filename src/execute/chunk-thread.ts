@@ -4,7 +4,7 @@ import { UsageError, errorMessage } from '../errors.js';
 import { getSession } from '../model/session-cache.js';
 import { closeChunkContext, openChunkContext, type ChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
-import { trace } from '../trace.js';
+import { trace, traceMemory } from '../trace.js';
 import type { FromThread, ToThread, ThreadData } from './thread-messages.js';
 
 const port = parentPort!;
@@ -48,7 +48,7 @@ port.on('message', async (m: ToThread) => {
       }
     });
     if (pending) post({ type: 'rows', rows: pending });
-    trace(`chunk ${m.chunk}: done`);
+    traceMemory(`chunk ${m.chunk}: done`);
     post({ type: 'done', outcome });
   } catch (err) {
     post({ type: 'failed', chunk: m.chunk, error: failure(err) });

@@ -5,7 +5,7 @@ import type { JobSpec } from '../spec/job-spec.js';
 import pg from 'pg';
 import { startInlineExecutor } from './inline-executor.js';
 import { prepareRun, type PlanSummary } from './prepare-run.js';
-import { trace } from '../trace.js';
+import { trace, traceMemory } from '../trace.js';
 
 export interface RunJobOptions {
   spec: JobSpec;
@@ -48,7 +48,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
     (err: unknown) => (err === planAbort.signal.reason ? undefined : (err as Error)), // stopped on purpose: the run's status says why
   );
   opts.signal?.removeEventListener('abort', stopPlanning);
-  trace('run: chunks done');
+  traceMemory('run: chunks done');
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer finish' });
   await client.connect();
   try {

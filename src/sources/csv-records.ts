@@ -61,6 +61,13 @@ export class CsvRecordParser {
     };
   }
 
+  /** Read another chunk with the same arrays: from its first line, with a fresh key set. */
+  restart(firstLine: number, takenKeys?: ReadonlySet<Key>): void {
+    this.line = firstLine;
+    this.opts.seenKeys.reset(takenKeys);
+    this.reset();
+  }
+
   /** Start a new batch (the previous one has been consumed). */
   reset(): void {
     this.batch.n = 0;

@@ -4,7 +4,7 @@ import { SourceError, UsageError } from '../errors.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { buildLayout, type RowLayout } from './row-layout.js';
 import { CsvRecordParser } from './csv-records.js';
-import { SeenKeys } from './keys.js';
+import { SeenKeys, type Key } from './keys.js';
 import { planCsvChunks, readCsvHeader, type CsvChunkRange } from './plan-csv-chunks.js';
 import type { ChunkRange, PlanOptions, ReadOptions, RowBatch, Source } from './source.js';
 
@@ -70,17 +70,18 @@ export class CsvSource implements Source {
     const { signal } = opts;
     const layout = this.layout ?? (await this.header());
     const range = chunk.range as unknown as CsvChunkRange;
-    const parser = new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new SeenKeys(opts.takenKeys) }, range.firstLine);
     let fd: fs.promises.FileHandle;
     try {
       fd = await fs.promises.open(this.opts.file, 'r');
     } catch (err) {
       throw new SourceError(`${this.opts.label}: cannot open (${(err as NodeJS.ErrnoException).code})`);
     }
+    let parser: CsvRecordParser | undefined;
     try {
       // One spare byte after the data holds a 0: the parsers' digit loops stop on it, so no read ever
       // leaves the buffer (an out-of-bounds typed-array read deoptimizes the hot loop, 3-5x slower).
       let buf = this.takeWindow();
+      parser = this.takeParser(layout, range.firstLine, opts.takenKeys);
       let filePos = range.startByte;
       let pos = 0;
       let end = 0;
@@ -114,8 +115,21 @@ export class CsvSource implements Source {
       }
     } finally {
       this.windowInUse = false;
+      if (parser !== undefined && parser === this.parser) this.parserInUse = false;
       await fd.close();
     }
+  }
+
+  /** The record parser (and its batch arrays and key set), reused chunk after chunk like the window. */
+  private parser?: CsvRecordParser;
+  private parserInUse = false;
+  private takeParser(layout: RowLayout, firstLine: number, takenKeys: ReadonlySet<Key> | undefined): CsvRecordParser {
+    const fresh = () => new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new SeenKeys(takenKeys) }, firstLine);
+    if (this.parserInUse) return fresh();
+    this.parserInUse = true;
+    if (!this.parser) return (this.parser = fresh());
+    this.parser.restart(firstLine, takenKeys);
+    return this.parser;
   }
 
   /** The read window, reused across this source's chunks: a fresh 4 MB buffer per chunk only churns the heap. */

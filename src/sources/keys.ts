@@ -26,15 +26,24 @@ export function numberKeyOfInt8(hi: number, lo: number): number | undefined {
 /**
  * The keys a chunk has produced so far, to reject duplicates. While numeric keys ascend (an id
  * column read in order, the usual case) a comparison with the last one proves a key new; the Set is
- * built only when keys stop ascending.
+ * built only when keys stop ascending. Reusable chunk after chunk (reset), so a long run does not
+ * churn the heap.
  */
 export class SeenKeys {
   private set: Set<Key> | undefined;
   private last = -Infinity;
-  private ascending: number[] = [];
+  private ascending = new Float64Array(1024);
+  private count = 0;
 
   constructor(taken?: ReadonlySet<Key>) {
-    if (taken && taken.size > 0) this.set = new Set(taken);
+    this.reset(taken);
+  }
+
+  /** Forget every key; start from the keys other chunks took, if any. */
+  reset(taken?: ReadonlySet<Key>): void {
+    this.set = taken && taken.size > 0 ? new Set(taken) : undefined;
+    this.last = -Infinity;
+    this.count = 0;
   }
 
   /** Record a key; false when it was already there. */
@@ -42,11 +51,15 @@ export class SeenKeys {
     if (this.set === undefined) {
       if (typeof key === 'number' && key > this.last) {
         this.last = key;
-        this.ascending.push(key);
+        if (this.count === this.ascending.length) {
+          const bigger = new Float64Array(this.count * 2);
+          bigger.set(this.ascending);
+          this.ascending = bigger;
+        }
+        this.ascending[this.count++] = key;
         return true;
       }
-      this.set = new Set<Key>(this.ascending);
-      this.ascending = [];
+      this.set = new Set<Key>(this.ascending.subarray(0, this.count));
     }
     if (this.set.has(key)) return false;
     this.set.add(key);

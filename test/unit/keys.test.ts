@@ -12,6 +12,15 @@ describe('SeenKeys', () => {
     const seen = new SeenKeys(new Set([7, 'x']));
     expect([seen.add(1), seen.add(7), seen.add('x'), seen.add(8), seen.add(1)]).toEqual([true, false, false, true, false]);
   });
+  it('is reusable: after reset every key is new again, also past its first storage size', () => {
+    const seen = new SeenKeys();
+    for (let k = 0; k < 5000; k++) expect(seen.add(k)).toBe(true);
+    expect(seen.add(4321)).toBe(false);
+    seen.reset(new Set([3]));
+    expect([seen.add(4321), seen.add(3), seen.add(1)]).toEqual([true, false, true]);
+    seen.reset();
+    expect([seen.add(3), seen.add(2), seen.add(3)]).toEqual([true, true, false]);
+  });
 });
 
 describe('bigint keys', () => {
