@@ -15,7 +15,7 @@ const IN_COPY = new Set([0x48 /* CopyOutResponse */, COPY_DATA, 0x41 /* Notifica
 const SMALL = 64;
 
 type CopyToStream = ReturnType<typeof copyTo>;
-/** pg-copy-streams' internals this subclass relies on (pg-copy-streams 7) */
+/** pg-copy-streams' internals this subclass relies on: package.json pins pg-copy-streams 7.0.0 for them */
 interface Internals {
   _buffer: { push(b: Buffer): void };
   _detach(): void;
