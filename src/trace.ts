@@ -13,5 +13,5 @@ export function traceMemory(what: string): void {
   if (!on) return;
   const mb = (n: number) => (n / 1048576).toFixed(1);
   const m = process.memoryUsage();
-  trace(`${what} (heap ${mb(m.heapUsed)}/${mb(m.heapTotal)}, buffers ${mb(m.arrayBuffers)}, rss ${mb(m.rss)})`);
+  trace(`${what} (heap ${mb(m.heapUsed)}/${mb(m.heapTotal)}, buffers ${mb(m.arrayBuffers)}, rss ${mb(m.rss)}, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(1)})`);
 }

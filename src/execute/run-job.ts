@@ -64,7 +64,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
     // A spec or model mismatch found while scoring is the user's to fix, not a run failure to retry.
     if (planError instanceof UsageError) throw planError;
     if (result.firstError instanceof UsageError) throw result.firstError;
-    trace('run: finished');
+    traceMemory('run: finished');
     return { ...outcome, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
   } finally {
     await client.end();

@@ -8,6 +8,9 @@ import { SeenKeys, type Key } from './keys.js';
 import { planCsvChunks, readCsvHeader, type CsvChunkRange } from './plan-csv-chunks.js';
 import type { ChunkRange, PlanOptions, ReadOptions, RowBatch, Source } from './source.js';
 
+/** The planner's read size: it only looks for line breaks and quotes, and runs beside the scoring threads, so it keeps a small buffer. */
+const PLAN_READ_BYTES = 1 << 20;
+
 export interface CsvSourceOptions {
   /** resolved file path (templates applied) */
   file: string;
@@ -61,7 +64,7 @@ export class CsvSource implements Source {
 
   async plan(opts: PlanOptions = {}): Promise<ChunkRange[]> {
     await this.stat();
-    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, this.opts.readBytes, opts.onChunks, opts.signal);
+    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, PLAN_READ_BYTES, opts.onChunks, opts.signal);
     this.useHeader(plan.header);
     return plan.chunks;
   }
