@@ -62,9 +62,9 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
   for (let r = 0; r < n; r++) {
     w.tupleStart(fields);
     const key = batch.keys[r];
-    if (typeof key === 'number') w.int8FromNumber(key);
-    else if (bigintKey) w.int8(BigInt(key)); // more than 15 digits: canonical text
-    else w.text(key);
+    if (!bigintKey) w.text(typeof key === 'string' ? key : String(key));
+    else if (typeof key === 'number') w.int8FromNumber(key);
+    else w.int8(BigInt(key)); // more than 15 digits: canonical text
     for (let p = 0; p < batch.passthrough.length; p++) {
       const v = batch.passthrough[p][r];
       if (v === null) w.null();

@@ -3,14 +3,12 @@ import type { Reject, RowBatch } from './source.js';
 import type { RowLayout } from './row-layout.js';
 import { badNumberReason, parseNumber, scanNumber, scanned } from './parse-number.js';
 import { FastRole, fastPlan, fastRecord, type FastPlan } from './csv-fast-record.js';
-import { bigintKey, type Key, type SeenKeys } from './keys.js';
+import { parseBigintKey, type Key, type SeenKeys } from './keys.js';
 
 const QUOTE = 34;
 const COMMA = 44;
 const LF = 10;
 const CR = 13;
-const INT8_MIN = -(2n ** 63n);
-const INT8_MAX = 2n ** 63n - 1n;
 
 export interface RecordOptions {
   batchSize: number;
@@ -212,8 +210,9 @@ export class CsvRecordParser {
       if (typeof key === 'string') {
         if (key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
         else if (this.opts.keyType === 'bigint') {
-          if (!isInt8(key)) reason = `key "${key}" is not a 64-bit integer (key_type: bigint)`;
-          else key = bigintKey(isCanonicalInt(key) ? key : BigInt(key).toString());
+          const k = parseBigintKey(key);
+          if (k === undefined) reason = `key "${key}" is not a 64-bit integer (key_type: bigint)`;
+          else key = k;
         }
       } else if (key === null) reason = `empty key column "${layout.names[layout.keyIndex]}"`;
       if (reason === null && !this.opts.seenKeys.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
@@ -286,27 +285,4 @@ export class CsvRecordParser {
     const s = buf.toString('utf8', fs, fe);
     return escaped ? s.replaceAll('""', '"') : s;
   }
-}
-
-/** "7", "-7", "0": the form Postgres prints; "007", "+7", "-0" are the same key spelled otherwise. */
-function isCanonicalInt(text: string): boolean {
-  const c0 = text.charCodeAt(0);
-  if (c0 === 43) return false;
-  const first = c0 === 45 ? 1 : 0;
-  return !(text.charCodeAt(first) === 48 && (text.length > first + 1 || first === 1));
-}
-
-function isInt8(text: string): boolean {
-  // Up to 18 digits always fits; only 19-digit keys need the exact range check.
-  const n = text.length;
-  let i = text.charCodeAt(0) === 45 || text.charCodeAt(0) === 43 ? 1 : 0;
-  if (i === n) return false;
-  for (; i < n; i++) {
-    const c = text.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return false;
-  }
-  if (n <= 18) return true;
-  if (!/^[+-]?\d{1,19}$/.test(text)) return false;
-  const v = BigInt(text);
-  return v >= INT8_MIN && v <= INT8_MAX;
 }

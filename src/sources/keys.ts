@@ -7,11 +7,42 @@
 export type Key = string | number;
 
 const MAX_NUMBER_KEY = 999_999_999_999_999;
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
 
 /** A bigint key from its canonical decimal text. */
 export function bigintKey(canonical: string): Key {
   const digits = canonical.charCodeAt(0) === 45 ? canonical.length - 1 : canonical.length;
   return digits <= 15 ? Number(canonical) : canonical;
+}
+
+/** A bigint key from decimal text as a user may spell it ("+7", "007", "-0"); undefined when it is not a 64-bit integer. */
+export function parseBigintKey(text: string): Key | undefined {
+  if (!isInt8(text)) return undefined;
+  return bigintKey(isCanonicalInt(text) ? text : BigInt(text).toString());
+}
+
+/** "7", "-7", "0": the form Postgres prints; "007", "+7", "-0" are the same key spelled otherwise. */
+function isCanonicalInt(text: string): boolean {
+  const c0 = text.charCodeAt(0);
+  if (c0 === 43) return false;
+  const first = c0 === 45 ? 1 : 0;
+  return !(text.charCodeAt(first) === 48 && (text.length > first + 1 || first === 1));
+}
+
+function isInt8(text: string): boolean {
+  // Up to 18 digits always fits; only 19-digit keys need the exact range check.
+  const n = text.length;
+  let i = text.charCodeAt(0) === 45 || text.charCodeAt(0) === 43 ? 1 : 0;
+  if (i === n) return false;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return false;
+  }
+  if (n <= 18) return true;
+  if (!/^[+-]?\d{1,19}$/.test(text)) return false;
+  const v = BigInt(text);
+  return v >= INT8_MIN && v <= INT8_MAX;
 }
 
 /** A bigint key from the two halves of a binary int8 when it is a number Key; undefined when it is text. */

@@ -1,4 +1,4 @@
-import { SeenKeys, type Key } from './keys.js';
+import { SeenKeys, parseBigintKey, type Key } from './keys.js';
 import pg from 'pg';
 import { copyOut } from './copy-out.js';
 import { UsageError, SourceError, errorMessage } from '../errors.js';
@@ -46,6 +46,8 @@ export class PostgresSource implements Source {
   private columns?: Map<string, Column>;
   /** the key column arrives as binary int8 */
   private intKey = false;
+  /** keys are bigint Keys (numbers up to 15 digits), else text */
+  private bigintKeys = false;
   private readonly sql: string;
   private readonly where: string;
 
@@ -219,6 +221,7 @@ export class PostgresSource implements Source {
     };
     const reader = new BinaryCopyReader(select.length);
     this.intKey = integerKeyTypes.has(cols.get(spec.key)!.type);
+    this.bigintKeys = spec.keyType === 'bigint';
     features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
     const plan: FeaturePlan = {
       columns: features.map((f) => f.column),
@@ -268,8 +271,20 @@ export class PostgresSource implements Source {
     const { buf, view, starts, lengths } = reader;
     const r = batch.n;
     const keyLen = lengths[0];
-    const key: Key | null = keyLen < 0 ? null : this.intKey ? reader.int8Key(starts[0]) : buf.toString('utf8', starts[0], starts[0] + keyLen);
+    let key: Key | null = null;
     let reason: string | null = null;
+    if (keyLen >= 0) {
+      if (this.intKey) key = this.bigintKeys ? reader.int8Key(starts[0]) : reader.int8Text(starts[0]);
+      else {
+        const text = buf.toString('utf8', starts[0], starts[0] + keyLen);
+        key = text;
+        if (this.bigintKeys && text !== '') {
+          const k = parseBigintKey(text);
+          if (k === undefined) reason = `key "${text}" is not a 64-bit integer (key_type: bigint)`;
+          else key = k;
+        }
+      }
+    }
     if (key === null || key === '') reason = `empty key column "${this.spec.key}"`;
     const nf = plan.columns.length;
     for (let f = 0; f < nf && reason === null; f++) {

@@ -34,7 +34,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tmp.dir, 'data.csv'), csv);
 });
 afterAll(async () => {
-  if (ok === 5) {
+  if (ok === 6) {
     await dropWithin(db);
     tmp.remove();
   } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
@@ -80,6 +80,24 @@ describe('Postgres source', () => {
     expect(diff[0].n).toBe('0');
     const notes = await query<{ note: string }>(db.url, `SELECT note FROM scores.pg WHERE id = 1`);
     expect(notes[0].note).toBe(good[0].note);
+    ok++;
+  });
+
+  it('keys as the spec types them: an integer column into a text key, a text column into a bigint key', async () => {
+    const asText = loadSpec(writeSpec(tmp.dir, 'pg-text-key.yaml', pgSpec({ name: 'pg-text-key', key_type: 'text', sink: { table: 'scores.pg_text_key' } })), tmp.dir);
+    const a = await runJob({ spec: asText, logicalDate: '2026-03-01', trigger: 'manual', databaseUrl: db.url, threads: 2 });
+    expect(a).toMatchObject({ status: 'succeeded', rows_scored: 500, rows_rejected: 5 });
+    const keys = await query<{ id: string; t: string }>(db.url, `SELECT id, pg_typeof(id)::text AS t FROM scores.pg_text_key ORDER BY id::bigint LIMIT 2`);
+    expect(keys).toEqual([{ id: '1', t: 'text' }, { id: '4', t: 'text' }]);
+
+    await query(db.url, `CREATE TABLE public.text_keys AS SELECT k AS id, 1.0::float8 AS a, 2.0::real AS b, '3' AS c, 'x' AS note FROM unnest(ARRAY['7', '007', '12345678901234567', 'x1', '+8']) k`);
+    const asBigint = loadSpec(writeSpec(tmp.dir, 'pg-bigint-key.yaml', pgSpec({ name: 'pg-bigint-key', source: { postgres: { query: 'SELECT * FROM public.text_keys' } }, sink: { table: 'scores.pg_bigint_key' } })), tmp.dir);
+    const b = await runJob({ spec: asBigint, logicalDate: '2026-03-01', trigger: 'manual', databaseUrl: db.url, threads: 2 });
+    expect(b).toMatchObject({ rows_scored: 3, rows_rejected: 2 });
+    const ids = await query<{ k: string }>(db.url, `SELECT id::text AS k FROM scores.pg_bigint_key ORDER BY id`);
+    expect(ids.map((r) => r.k)).toEqual(['7', '8', '12345678901234567']);
+    const rejects = await query<{ reason: string }>(db.url, 'SELECT reason FROM batchinfer.rejects WHERE run_id = $1 ORDER BY reason', [b.run_id]);
+    expect(rejects.map((r) => r.reason)).toEqual(['duplicate key "7" (already seen in this run)', 'key "x1" is not a 64-bit integer (key_type: bigint)']);
     ok++;
   });
 
