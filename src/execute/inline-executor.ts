@@ -17,6 +17,8 @@ export interface InlineRun {
   chunks: ChunkFeed;
   onRows?: (rows: number) => void;
   signal?: AbortSignal;
+  /** called once, at the first failure (the caller stops planning, so idle threads are released) */
+  onFirstError?: (err: Error) => void;
 }
 
 /**
@@ -91,7 +93,13 @@ function threadPool(databaseUrl: string, threads: number, modelPath: string): In
     close: closeAll,
     async run(run) {
       const outcomes: ChunkOutcome[] = [];
-      let firstError: Error | undefined = startError;
+      let firstError: Error | undefined;
+      const fail = (err: Error) => {
+        if (firstError) return;
+        firstError = err;
+        run.onFirstError?.(err);
+      };
+      if (startError) fail(startError);
       const stopTaking = () => firstError !== undefined || run.signal?.aborted === true;
       await Promise.all(
         workers.map(
@@ -103,7 +111,7 @@ function threadPool(databaseUrl: string, threads: number, modelPath: string): In
                 try {
                   if (!stopTaking()) chunk = await run.chunks.next();
                 } catch (err) {
-                  firstError ??= err as Error; // planning failed
+                  fail(err as Error); // planning failed or was stopped
                 }
                 send(chunk === undefined || stopTaking() ? { type: 'stop' } : { type: 'chunk', chunk });
               };
@@ -114,11 +122,11 @@ function threadPool(databaseUrl: string, threads: number, modelPath: string): In
                   outcomes.push(m.outcome);
                   void next();
                 } else {
-                  firstError ??= revive(m.error);
+                  fail(revive(m.error));
                   if (m.chunk !== null) void next(); // a thread that failed to start closes itself
                 }
               });
-              worker.on('error', (err) => (firstError ??= err));
+              worker.on('error', (err) => fail(err));
               if (firstError) send({ type: 'stop' });
               void exited.then(resolve);
               send({ type: 'run', runId: run.runId });

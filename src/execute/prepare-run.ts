@@ -3,7 +3,7 @@ import { describeModelFile } from '../model/model-file.js';
 import { getSession } from '../model/session-cache.js';
 import { checkSignature, readSignature, type OutputColumn } from '../model/signature.js';
 import { migrate } from '../runs/migrations.js';
-import { addChunks, createRun, findResumableRun, markRunning, pendingChunks, planDone, type RunRecord, type RunTrigger } from '../runs/ledger.js';
+import { addChunks, createRun, findResumableRun, markRunning, pendingChunks, planDone, planExtends, type RunRecord, type RunTrigger } from '../runs/ledger.js';
 import type { ChunkRange, Source } from '../sources/source.js';
 import { ChunkFeed } from './chunk-feed.js';
 import { ensureResultTable, resultColumns } from '../sink/result-table.js';
@@ -82,23 +82,13 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
       spec,
     };
     const previous = opts.fresh ? undefined : await findResumableRun(client, newRun);
-    if (previous) {
+    // A run cut short mid-plan resumes when planning again gives the same first chunks (a CSV's
+    // fingerprint pins its bytes; a query's rows may have changed): otherwise a new run starts.
+    const chunksTotal = previous && (previous.planned ? previous.chunksTotal : await replan(client, previous.runId, openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl }), opts.planSignal));
+    if (previous && chunksTotal !== undefined) {
       await markRunning(client, previous.runId);
-      let chunks = previous.chunksTotal;
-      if (!previous.planned) {
-        // Planning was cut short: plan again (same input, same chunks) and add what is missing.
-        const source = openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
-        try {
-          const all = await source.plan();
-          await addChunks(client, previous.runId, all);
-          await planDone(client, previous.runId, all.length);
-          chunks = all.length;
-        } finally {
-          await source.close();
-        }
-      }
       const pending = await pendingChunks(client, previous.runId);
-      return { run: { ...previous, status: 'running', planned: true, chunksTotal: chunks }, resumed: true, outputs, feed: ChunkFeed.of(pending), pendingChunks: pending.length, planned: Promise.resolve({ chunks }) };
+      return { run: { ...previous, status: 'running', planned: true, chunksTotal }, resumed: true, outputs, feed: ChunkFeed.of(pending), pendingChunks: pending.length, planned: Promise.resolve({ chunks: chunksTotal }) };
     }
     const run = await createRun(client, newRun);
     const feed = new ChunkFeed();
@@ -108,6 +98,19 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     return { run, resumed: false, outputs, feed, planned };
   } finally {
     if (!handedOver) await client.end();
+  }
+}
+
+/** Plan a run again and add the chunks it lacks; undefined (nothing changed) when the input no longer gives its stored chunks. */
+async function replan(client: pg.Client, runId: number, source: Source, signal: AbortSignal | undefined): Promise<number | undefined> {
+  try {
+    const all = await source.plan({ signal });
+    if (!(await planExtends(client, runId, all))) return undefined;
+    await addChunks(client, runId, all);
+    await planDone(client, runId, all.length);
+    return all.length;
+  } finally {
+    await source.close();
   }
 }
 

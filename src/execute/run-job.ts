@@ -40,14 +40,27 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
     throw err;
   }
   opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pendingChunks });
-  prepared.planned.then((p) => opts.onPlanned?.(p), () => undefined);
-  const result = await executor.run({ runId: prepared.run.runId, chunks: prepared.feed, onRows: opts.onRows, signal: opts.signal });
-  if (result.firstError) stopPlanning();
-  const planError = await prepared.planned.then(
-    () => undefined,
-    (err: unknown) => (err === planAbort.signal.reason ? undefined : (err as Error)), // stopped on purpose: the run's status says why
-  );
-  opts.signal?.removeEventListener('abort', stopPlanning);
+  const planned = prepared.planned;
+  planned.then((p) => {
+    try {
+      opts.onPlanned?.(p);
+    } catch {
+      // a progress display's problem must not fail the run
+    }
+  }, () => undefined);
+  let result;
+  let planError: Error | undefined;
+  try {
+    result = await executor.run({ runId: prepared.run.runId, chunks: prepared.feed, onRows: opts.onRows, signal: opts.signal, onFirstError: stopPlanning });
+  } finally {
+    // However scoring ended, planning ends before the run is finished: stopped if scoring failed.
+    if (!result || result.firstError) stopPlanning();
+    planError = await planned.then(
+      () => undefined,
+      (err: unknown) => (err === planAbort.signal.reason ? undefined : (err as Error)), // stopped on purpose: the run's status says why
+    );
+    opts.signal?.removeEventListener('abort', stopPlanning);
+  }
   traceMemory('run: chunks done');
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer finish' });
   await client.connect();

@@ -111,6 +111,12 @@ export async function addChunks(client: pg.ClientBase, runId: number, chunks: Ch
   }
 }
 
+/** Whether the chunks already stored for a run are the first chunks of `plan`, range for range (a re-plan of unchanged input). */
+export async function planExtends(client: pg.ClientBase, runId: number, plan: ChunkRange[]): Promise<boolean> {
+  const { rows } = await client.query<{ chunk: number; range: Record<string, unknown> }>(`SELECT chunk, range FROM batchinfer.chunks WHERE run_id = $1 ORDER BY chunk`, [runId]);
+  return rows.every((r, i) => plan[i] !== undefined && plan[i].chunk === r.chunk && canonicalJson(plan[i].range) === canonicalJson(r.range));
+}
+
 export async function planDone(client: pg.ClientBase, runId: number, chunksTotal: number): Promise<void> {
   await client.query(`UPDATE batchinfer.runs SET planned = true, chunks_total = $2 WHERE run_id = $1`, [runId, chunksTotal]);
 }
@@ -134,9 +140,14 @@ export async function markChunkFailed(client: pg.ClientBase, runId: number, chun
   await client.query(`UPDATE batchinfer.chunks SET status = 'failed', error = $3, finished_at = now() WHERE run_id = $1 AND chunk = $2 AND status <> 'done'`, [runId, chunk, error]);
 }
 
+/** JSON with object keys sorted and undefined dropped: equal for values jsonb stored and gave back. */
+function canonicalJson(v: unknown, skipKey?: string): string {
+  const canon = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(canon) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).filter(([k, y]) => y !== undefined && k !== skipKey).sort(([p], [q]) => (p < q ? -1 : 1)).map(([k, y]) => [k, canon(y)])) : x;
+  return JSON.stringify(canon(v));
+}
+
 /** Specs compared as canonical JSON (jsonb reorders keys), ignoring how the spec path was spelled. */
 function sameSpec(a: JobSpec, b: JobSpec): boolean {
-  const canon = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(canon) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([k, x]) => x !== undefined && k !== 'specLabel').sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, x]) => [k, canon(x)])) : v;
-  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+  return canonicalJson(a, 'specLabel') === canonicalJson(b, 'specLabel');
 }

@@ -2,7 +2,10 @@ import type { Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
 import type { OutputColumn } from '../model/signature.js';
 import type { RowBatch } from '../sources/source.js';
+import os from 'node:os';
 import type { CopyWriter } from './copy-binary.js';
+
+const LITTLE_ENDIAN = os.endianness() === 'LE';
 
 const enum Kind {
   F32,
@@ -31,7 +34,7 @@ const kinds: Record<string, Kind> = {
 interface Column {
   kind: Kind;
   data: ArrayLike<unknown>;
-  /** int64 data seen as int32 pairs (low, high: little-endian like every platform onnxruntime-node ships for) */
+  /** int64 data seen as int32 pairs (low, high), on little-endian machines (every platform onnxruntime-node ships for) */
   halves: Int32Array | undefined;
   stride: number;
   offset: number;
@@ -46,7 +49,7 @@ function columnsOf(outputs: OutputColumn[], results: Record<string, Tensor>, n: 
     if (o.index === undefined && stride !== 1) throw new UsageError(`outputs.${o.column}: output "${o.output}" returned shape [${t.dims.join(', ')}] (${stride} values per row); add index: 0..${stride - 1}`);
     if (o.index !== undefined && o.index >= stride) throw new UsageError(`outputs.${o.column}.index: ${o.index} is out of range for output "${o.output}" of shape [${t.dims.join(', ')}]; use 0..${stride - 1}`);
     const data = t.data as ArrayLike<unknown>;
-    const halves = data instanceof BigInt64Array ? new Int32Array(data.buffer, data.byteOffset, data.length * 2) : undefined;
+    const halves = LITTLE_ENDIAN && data instanceof BigInt64Array ? new Int32Array(data.buffer, data.byteOffset, data.length * 2) : undefined;
     return { kind: kinds[o.type], data, halves, stride, offset: o.index ?? 0 };
   });
 }
@@ -85,7 +88,8 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
           if (col.halves) {
             const i = 2 * (r * col.stride + col.offset);
             w.int8Halves(col.halves[i + 1], col.halves[i] >>> 0);
-          } else w.int8FromNumber(v as number);
+          } else if (typeof v === 'bigint') w.int8(v);
+          else w.int8FromNumber(v as number);
           break;
         case Kind.I32:
           w.int4(v as number);

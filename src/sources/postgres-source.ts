@@ -144,6 +144,9 @@ export class PostgresSource implements Source {
     const reader = new BinaryCopyReader(1);
     const c = await this.connect();
     let finished = false;
+    // Stopped while the server is still sorting (no rows arrive to check the signal on): drop the connection.
+    const onAbort = () => void c.end().catch(() => undefined);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await c.query('BEGIN READ ONLY');
       const s = settingsStatement(templateVars(this.opts.logicalDate), {});
@@ -176,6 +179,7 @@ export class PostgresSource implements Source {
     } catch (err) {
       throw this.queryError(err);
     } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
       // Stopped inside the COPY: drop the connection (a ROLLBACK would queue behind the COPY).
       if (!finished) {
         this.client = undefined;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSpec } from '../../src/spec/load-spec.js';
 import { runJob } from '../../src/execute/run-job.js';
+import { prepareRun } from '../../src/execute/prepare-run.js';
 import { freshDatabase, query } from '../support/database.js';
 import { dropWithin, tempDir, typedSpec, writeSpec } from '../support/jobs.js';
 import { runCli } from '../support/cli.js';
@@ -34,7 +35,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tmp.dir, 'data.csv'), csv);
 });
 afterAll(async () => {
-  if (ok === 6) {
+  if (ok === 7) {
     await dropWithin(db);
     tmp.remove();
   } else console.error(`left database ${db.url} and files in ${tmp.dir} for inspection`);
@@ -147,6 +148,30 @@ describe('Postgres source', () => {
     } finally {
       await source.close();
     }
+    ok++;
+  });
+
+  it('a run cut short mid-plan resumes only if planning again gives the chunks it stored; else a new run scores every row', async () => {
+    await query(db.url, `CREATE TABLE public.shift AS SELECT i::bigint * 10 AS id, 1.0::float8 AS a, 2.0::real AS b, '3' AS c, 'x' AS note FROM generate_series(1, 100) i`);
+    const spec = loadSpec(writeSpec(tmp.dir, 'shift.yaml', pgSpec({ name: 'shift', source: { postgres: { query: 'SELECT * FROM public.shift' } }, sink: { table: 'scores.shift' }, chunk_rows: 20, max_rejected: 0 })), tmp.dir);
+    const cutShort = async () => {
+      const p = await prepareRun({ spec, logicalDate: '2026-03-01', trigger: 'manual', databaseUrl: db.url, fresh: true });
+      await p.planned;
+      await query(db.url, `DELETE FROM batchinfer.chunks WHERE run_id = $1 AND chunk >= 2`, [p.run.runId]);
+      await query(db.url, `UPDATE batchinfer.runs SET planned = false, status = 'cancelled' WHERE run_id = $1`, [p.run.runId]);
+      return p.run.runId;
+    };
+    const same = await cutShort();
+    const resumed = await runJob({ spec, logicalDate: '2026-03-01', trigger: 'manual', databaseUrl: db.url, threads: 2 });
+    expect(resumed).toMatchObject({ run_id: same, resumed: true, status: 'succeeded', rows_scored: 100, chunks_total: 5 });
+
+    const changed = await cutShort();
+    await query(db.url, `INSERT INTO public.shift SELECT i, 1, 2, '3', 'new' FROM generate_series(1, 9) i`); // keys before the old first boundary
+    const fresh = await runJob({ spec, logicalDate: '2026-03-01', trigger: 'manual', databaseUrl: db.url, threads: 2 });
+    expect(fresh).toMatchObject({ resumed: false, status: 'succeeded', rows_scored: 109 });
+    expect(fresh.run_id).not.toBe(changed);
+    const [n] = await query<{ n: string }>(db.url, `SELECT count(DISTINCT id) AS n FROM scores.shift WHERE run_id = $1`, [fresh.run_id]);
+    expect(n.n).toBe('109');
     ok++;
   });
 
