@@ -1,6 +1,7 @@
 /** A live progress line on a TTY: rows, rows/s, ETA. Silent elsewhere. */
 export class ProgressLine {
-  private rows = 0;
+  /** rows read by this attempt (a resumed run's earlier rows are not here) */
+  rows = 0;
   private total: number | undefined;
   private readonly started = Date.now();
   private timer?: NodeJS.Timeout;

@@ -44,7 +44,8 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
   if (flags.json) print(io.stdout, JSON.stringify(outcome));
   else {
     const o = outcome;
-    const rate = o.duration_s > 0 ? Math.round(o.rows_read / o.duration_s) : 0;
+    // rows/s of this attempt: a resumed run's rows_read includes what earlier attempts read
+    const rate = o.duration_s > 0 ? Math.round(progress.rows / o.duration_s) : 0;
     print(io.stdout, `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected in ${o.duration_s}s (${rate} rows/s)`);
     if (o.error) print(io.stdout, `error: ${o.error}`);
     if (o.rows_rejected > 0) print(io.stdout, `rejects: SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = ${o.run_id} ORDER BY chunk, line;`);
