@@ -18,4 +18,22 @@ export const defaults = {
   firstRejectReasons: 3,
   /** attempts at a chunk whose rows collide with another chunk's keys before giving up */
   chunkConflictAttempts: 3,
+  /** give up connecting to PostgreSQL after this long */
+  dbConnectTimeoutMs: 10_000,
+  /** TCP keepalive probes start after this much silence (a dead peer is noticed) */
+  dbKeepAliveMs: 10_000,
+  /** control queries (ledger reads and writes) give up after this long: a hung server fails the run */
+  dbQueryTimeoutMs: 30_000,
+  /** result-table DDL waits at most this long for a lock (analysts' open queries) before failing */
+  ddlLockTimeoutMs: 5_000,
+  /** longest key (UTF-8 bytes) a result table takes: a B-tree entry holds at most 2704 bytes; longer keys are rejects */
+  maxKeyBytes: 1000,
+  /** longest CSV record (bytes): a longer one (a stray quote running on) is a reject, never a memory spike */
+  maxRecordBytes: 8 << 20,
+  /** longest CSV header line (bytes) */
+  maxHeaderBytes: 1 << 20,
+  /** a running run whose owner has not shown a sign of life for this long is stale: the next run takes it over */
+  runLeaseMs: 60_000,
+  /** how often a run's owner renews its lease and checks for a cancel */
+  runHeartbeatMs: 5_000,
 };

@@ -1,3 +1,4 @@
+import { FinalError } from '../errors.js';
 import type pg from 'pg';
 
 /** Versioned, append-only: never edit a shipped migration, add the next one. */
@@ -68,6 +69,37 @@ ALTER TABLE batchinfer.runs ADD COLUMN planned boolean NOT NULL DEFAULT true;
 COMMENT ON COLUMN batchinfer.runs.planned IS 'false while the planner is still adding chunks (scoring starts before it ends); a run is only succeeded once planned';
 `,
   },
+  {
+    version: 3,
+    name: 'runs as a state machine: one active run per job and date, owner and heartbeat, cancel flag, source snapshot; sinks owned by one job',
+    sql: `
+-- Older binaries left runs 'running' forever when killed; keep only the newest active run per job and date.
+UPDATE batchinfer.runs r SET status = 'failed', finished_at = coalesce(r.finished_at, now()),
+       error = coalesce(r.error, 'abandoned: superseded by a newer run of the same job and date')
+ WHERE r.status IN ('queued', 'running')
+   AND EXISTS (SELECT 1 FROM batchinfer.runs n WHERE n.job = r.job AND n.logical_date = r.logical_date AND n.status IN ('queued', 'running') AND n.run_id > r.run_id);
+CREATE UNIQUE INDEX runs_one_active ON batchinfer.runs (job, logical_date) WHERE status IN ('queued', 'running');
+ALTER TABLE batchinfer.runs
+  ADD COLUMN owner            text,
+  ADD COLUMN heartbeat_at     timestamptz,
+  ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false,
+  ADD COLUMN source_snapshot  text;
+COMMENT ON COLUMN batchinfer.runs.owner IS 'who drives the run now: "inline host pid" for an in-process run, "queue" for a queued one';
+COMMENT ON COLUMN batchinfer.runs.heartbeat_at IS 'last sign of life of the owner; a running run whose heartbeat is older than its lease is stale (owner gone) and is resumed by the next run';
+COMMENT ON COLUMN batchinfer.runs.cancel_requested IS 'set by batchinfer cancel: no new chunk starts, the run ends cancelled';
+COMMENT ON COLUMN batchinfer.runs.source_snapshot IS 'pg_export_snapshot() of a Postgres source while its planner holds it: chunks read the rows the planner counted';
+CREATE TABLE batchinfer.sinks (
+  result_table text PRIMARY KEY,
+  job          text NOT NULL,
+  key_column   text NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE batchinfer.sinks IS 'result tables batchinfer created, and the one job that writes each';
+INSERT INTO batchinfer.sinks (result_table, job, key_column)
+SELECT DISTINCT ON (r.result_table) r.result_table, r.job, r.spec->>'key' FROM batchinfer.runs r ORDER BY r.result_table, r.run_id
+ON CONFLICT DO NOTHING;
+`,
+  },
 ];
 
 const latest = Math.max(...migrations.map((m) => m.version));
@@ -76,7 +108,9 @@ const latest = Math.max(...migrations.map((m) => m.version));
 export async function migrate(client: pg.ClientBase): Promise<void> {
   // Up to date (every run but the first): one read, no lock.
   const now = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM batchinfer.schema_migrations').catch(() => undefined);
-  if (now?.rows[0].v === latest) return;
+  const v = now?.rows[0].v;
+  if (v === latest) return;
+  if (v != null && v > latest) throw newerSchema(v);
   await client.query('BEGIN');
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('batchinfer.migrate'))`);
@@ -84,6 +118,7 @@ export async function migrate(client: pg.ClientBase): Promise<void> {
     await client.query(`CREATE TABLE IF NOT EXISTS batchinfer.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM batchinfer.schema_migrations');
     const current = rows[0].v ?? 0;
+    if (current > latest) throw newerSchema(current);
     for (const m of migrations.filter((x) => x.version > current)) {
       await client.query(m.sql);
       await client.query('INSERT INTO batchinfer.schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
@@ -93,4 +128,9 @@ export async function migrate(client: pg.ClientBase): Promise<void> {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/** A worker older than the ledger would write what the newer schema does not expect (a rolling deploy mixing versions). */
+function newerSchema(version: number): FinalError {
+  return new FinalError(`the ledger (schema batchinfer) is at version ${version}, newer than this batchinfer knows (version ${latest}); upgrade batchinfer here (every worker sharing a ledger must run the same or a newer version)`);
 }
