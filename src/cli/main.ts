@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { UsageError, errorMessage } from '../errors.js';
+import { FinalError, SourceError, UsageError, classifyError, errorMessage } from '../errors.js';
+import { RunBusyError } from '../runs/claim-run.js';
 import type { CommandIO } from './io.js';
 
 /**
@@ -84,7 +85,10 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
       return 2;
     }
     full.stderr.write(`batchinfer: ${errorMessage(err)}\n`);
-    full.stderr.write(debug ? `${(err as Error)?.stack}\n` : 'batchinfer: (set DEBUG=1 for the stack trace)\n');
+    // Expected failures (a busy run, a changed model, a lost connection) say all there is in one line.
+    const expected = err instanceof FinalError || err instanceof SourceError || err instanceof RunBusyError || classifyError(err) !== 'transient' || /^cannot connect to PostgreSQL/.test(errorMessage(err));
+    if (debug) full.stderr.write(`${(err as Error)?.stack}\n`);
+    else if (!expected) full.stderr.write('batchinfer: (set DEBUG=1 for the stack trace)\n');
     return 1;
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,10 +1,14 @@
-import pg from 'pg';
+import fs from 'node:fs';
+import type pg from 'pg';
 import type { InferenceSession } from 'onnxruntime-node';
+import { connectPg } from '../db/connect.js';
+import { FinalError } from '../errors.js';
 import { loadRun, type RunRecord } from '../runs/ledger.js';
-import { getSession } from '../model/session-cache.js';
+import { loadModel } from '../model/session-cache.js';
 import { checkSignature, readSignature, type OutputColumn } from '../model/signature.js';
 import { openSource } from '../sources/open-source.js';
 import type { Source } from '../sources/source.js';
+import { isMasked, localSpec } from '../spec/portable.js';
 
 /** Everything a worker needs to process any chunk of one run: built from the ledger, so any process can do it. */
 export interface ChunkContext {
@@ -17,14 +21,27 @@ export interface ChunkContext {
   workerName: string;
 }
 
-export async function openChunkContext(databaseUrl: string, runId: number, workerName: string): Promise<ChunkContext> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: `batchinfer ${workerName}` });
-  await client.connect();
+export interface ContextOptions {
+  /** this machine's project root, which the ledger's relative paths resolve against; default: the run's recorded root when it exists here, else the working directory */
+  root?: string;
+  /** the source database URL when the caller knows it (the ledger holds it with the password masked) */
+  sourceUrl?: string;
+}
+
+export async function openChunkContext(databaseUrl: string, runId: number, workerName: string, opts: ContextOptions = {}): Promise<ChunkContext> {
+  const client = await connectPg(databaseUrl, { purpose: workerName });
   try {
-    const run = await loadRun(client, runId);
-    const session = await getSession(run.modelPath);
+    const stored = await loadRun(client, runId);
+    const root = opts.root ?? (stored.projectRoot && fs.existsSync(stored.projectRoot) ? stored.projectRoot : process.cwd());
+    const spec = localSpec(stored.spec, root);
+    if (spec.source.kind === 'postgres' && opts.sourceUrl !== undefined) spec.source = { ...spec.source, url: opts.sourceUrl };
+    if (spec.source.kind === 'postgres' && isMasked(spec.source.url))
+      throw new FinalError(`run ${runId}: the ledger holds source.postgres.url with its password masked, and this worker was not given it; give the URL through the environment`);
+    const run: RunRecord = { ...stored, spec, modelPath: spec.model.path };
+    // The session must be made from the very bytes the run was planned with.
+    const { session } = await loadModel(run.modelPath, run.modelSha256);
     const outputs = checkSignature(run.spec, readSignature(session));
-    const source = openSource(run.spec, run.logicalDate, { databaseUrl });
+    const source = openSource(run.spec, run.logicalDate, { databaseUrl, snapshot: run.sourceSnapshot ?? undefined });
     return { run, client, source, session, outputs, workerName };
   } catch (err) {
     await client.end().catch(() => undefined);

@@ -26,7 +26,7 @@ port.on('message', async (m: ToThread) => {
   }
   if (m.type === 'run') {
     try {
-      ctx = await openChunkContext(data.databaseUrl, m.runId, data.workerName);
+      ctx = await openChunkContext(data.databaseUrl, m.runId, data.workerName, { root: data.root, sourceUrl: data.sourceUrl });
       trace('thread: context open');
       post({ type: 'ready' });
     } catch (err) {

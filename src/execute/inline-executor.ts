@@ -36,14 +36,24 @@ export interface InlineExecutor {
  * Threads start at once and load the model while the caller plans the run, so planning and thread
  * start-up overlap. threads = 0 scores on the calling thread.
  */
-export function startInlineExecutor(opts: { databaseUrl: string; threads: number; modelPath: string }): InlineExecutor {
-  return opts.threads <= 0 ? thisThread(opts.databaseUrl) : threadPool(opts.databaseUrl, opts.threads, opts.modelPath);
+export interface InlineExecutorOptions {
+  databaseUrl: string;
+  threads: number;
+  modelPath: string;
+  /** the project root the ledger's relative paths resolve against */
+  root: string;
+  /** the real source URL (the ledger holds it masked) */
+  sourceUrl?: string;
 }
 
-function thisThread(databaseUrl: string): InlineExecutor {
+export function startInlineExecutor(opts: InlineExecutorOptions): InlineExecutor {
+  return opts.threads <= 0 ? thisThread(opts) : threadPool(opts);
+}
+
+function thisThread(opts: InlineExecutorOptions): InlineExecutor {
   return {
     async run(run) {
-      const ctx = await openChunkContext(databaseUrl, run.runId, `pid ${process.pid}`);
+      const ctx = await openChunkContext(opts.databaseUrl, run.runId, `pid ${process.pid}`, { root: opts.root, sourceUrl: opts.sourceUrl });
       const outcomes: ChunkOutcome[] = [];
       try {
         for (;;) {
@@ -51,7 +61,8 @@ function thisThread(databaseUrl: string): InlineExecutor {
           try {
             const chunk = await run.chunks.next();
             if (chunk === undefined) return { outcomes };
-            outcomes.push(await runChunk(ctx, chunk, run.onRows, run.signal));
+            // Not run.signal: a stop lets the chunk in flight commit (a second signal exits the process).
+            outcomes.push(await runChunk(ctx, chunk, run.onRows));
           } catch (err) {
             return { outcomes, firstError: err as Error };
           }
@@ -76,10 +87,10 @@ function revive(e: SerializedError): Error {
   return err;
 }
 
-function threadPool(databaseUrl: string, threads: number, modelPath: string): InlineExecutor {
+function threadPool(opts: InlineExecutorOptions): InlineExecutor {
   let startError: Error | undefined;
-  const workers = Array.from({ length: threads }, (_, i) => {
-    const data: ThreadData = { databaseUrl, modelPath, workerName: `pid ${process.pid} thread ${i + 1}` };
+  const workers = Array.from({ length: opts.threads }, (_, i) => {
+    const data: ThreadData = { databaseUrl: opts.databaseUrl, modelPath: opts.modelPath, root: opts.root, sourceUrl: opts.sourceUrl, workerName: `pid ${process.pid} thread ${i + 1}` };
     const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     worker.on('error', (err) => (startError ??= err));
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -1,14 +1,18 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { connectPg } from '../db/connect.js';
+import { defaults } from '../defaults.js';
 import { describeModelFile } from '../model/model-file.js';
-import { getSession } from '../model/session-cache.js';
 import { checkSignature, readSignature, type OutputColumn } from '../model/signature.js';
 import { migrate } from '../runs/migrations.js';
-import { addChunks, createRun, findResumableRun, markRunning, pendingChunks, planDone, planExtends, type RunRecord, type RunTrigger } from '../runs/ledger.js';
+import { claimRun, releaseRun, type Claim } from '../runs/claim-run.js';
+import { addChunks, pendingChunks, planDone, planExtends, type NewRun, type RunTrigger } from '../runs/ledger.js';
 import type { ChunkRange, Source } from '../sources/source.js';
 import { ChunkFeed } from './chunk-feed.js';
 import { ensureResultTable, resultColumns } from '../sink/result-table.js';
 import { openSource } from '../sources/open-source.js';
 import type { JobSpec } from '../spec/job-spec.js';
+import { portableSpec, projectRoot } from '../spec/portable.js';
+import { inlineOwner } from '../runs/owner.js';
 import { trace } from '../trace.js';
 
 export interface PrepareOptions {
@@ -16,6 +20,10 @@ export interface PrepareOptions {
   logicalDate: string;
   trigger: RunTrigger;
   databaseUrl: string;
+  /** the project root the ledger's paths are relative to (default: found from the spec's path) */
+  root?: string;
+  /** names the owner in batchinfer.runs.owner (default: this process) */
+  owner?: string;
   /** start a new run even when an unfinished one for the same date could be resumed */
   fresh?: boolean;
   /** stops a new run's background planning */
@@ -28,9 +36,9 @@ export interface PlanSummary {
   plannedRows?: number;
 }
 
-export interface PreparedRun {
-  run: RunRecord;
-  resumed: boolean;
+export interface PreparedRun extends Claim {
+  /** the owner's connection: holds the run's ownership lock until it ends; heartbeats and the finish go through it */
+  ownerClient: pg.Client;
   outputs: OutputColumn[];
   /** the chunks to score, as the ledger gets them */
   feed: ChunkFeed;
@@ -38,12 +46,14 @@ export interface PreparedRun {
   pendingChunks?: number;
   /** settles once the run is fully planned (at once for a resumed run); rejects when planning failed */
   planned: Promise<PlanSummary>;
+  /** close the planner's source (a Postgres planner holds the snapshot the chunks read until then) */
+  closePlanner(): Promise<void>;
 }
 
 /** Model, spec and source checked against each other before any row is read. */
 export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: string) {
   const model = await describeModelFile(spec.model.path, spec.model.version, `${spec.specLabel}: model.path`);
-  const outputs = checkSignature(spec, readSignature(await getSession(model.path)));
+  const outputs = checkSignature(spec, readSignature(model.session));
   const source = openSource(spec, logicalDate, { databaseUrl });
   try {
     await source.check();
@@ -54,50 +64,66 @@ export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: 
 }
 
 /**
- * Check everything, make sure the ledger and result table exist, then resume the unfinished run of
- * the same job, date, model and input (resume by default), or plan a new one.
+ * Check everything, make sure the ledger and result table exist, then claim the run: resume the
+ * unfinished run of the same job, date, model and input (resume by default), or plan a new one.
  */
 export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   const { spec } = opts;
+  const root = opts.root ?? projectRoot(spec.specPath);
+  const owner = opts.owner ?? inlineOwner();
   trace('prepare: start');
   const { model, outputs, fingerprint } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
   trace('prepare: checked');
-  const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer plan' });
-  await client.connect();
-  let handedOver = false;
+  const client = await connectPg(opts.databaseUrl, { purpose: 'run owner', queryTimeoutMs: defaults.dbQueryTimeoutMs });
   try {
     await migrate(client);
     await ensureResultTable(client, spec, resultColumns(spec, outputs));
     trace('prepare: migrated');
-    const newRun = {
+    const stored = portableSpec(spec, root);
+    const want: NewRun = {
       job: spec.name,
       logicalDate: opts.logicalDate,
       trigger: opts.trigger,
-      modelPath: model.path,
+      modelPath: stored.model.path,
       modelVersion: model.version,
       modelSha256: model.sha256,
       resultTable: `${spec.sink.schema}.${spec.sink.table}`,
       source: spec.source.kind,
       sourceFingerprint: fingerprint,
-      spec,
+      spec: stored,
+      projectRoot: root,
     };
-    const previous = opts.fresh ? undefined : await findResumableRun(client, newRun);
-    // A run cut short mid-plan resumes when planning again gives the same first chunks (a CSV's
-    // fingerprint pins its bytes; a query's rows may have changed): otherwise a new run starts.
-    const chunksTotal = previous && (previous.planned ? previous.chunksTotal : await replan(client, previous.runId, openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl }), opts.planSignal));
-    if (previous && chunksTotal !== undefined) {
-      await markRunning(client, previous.runId);
-      const pending = await pendingChunks(client, previous.runId);
-      return { run: { ...previous, status: 'running', planned: true, chunksTotal }, resumed: true, outputs, feed: ChunkFeed.of(pending), pendingChunks: pending.length, planned: Promise.resolve({ chunks: chunksTotal }) };
+    const source = () => openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
+    let claim = await claimRun(client, want, { owner, fresh: opts.fresh });
+    if (claim.resumed) {
+      // A run cut short mid-plan resumes when planning again gives the same first chunks (a CSV's
+      // fingerprint pins its bytes; a query's rows may have changed): otherwise a new run starts.
+      const chunksTotal = claim.run.planned ? claim.run.chunksTotal : await replan(client, claim.run.runId, source(), opts.planSignal);
+      if (chunksTotal !== undefined) {
+        const pending = await pendingChunks(client, claim.run.runId);
+        return {
+          ...claim,
+          run: { ...claim.run, planned: true, chunksTotal },
+          ownerClient: client,
+          outputs,
+          feed: ChunkFeed.of(pending),
+          pendingChunks: pending.length,
+          planned: Promise.resolve({ chunks: chunksTotal }),
+          closePlanner: async () => undefined,
+        };
+      }
+      await client.query(`UPDATE batchinfer.runs SET status = 'failed', finished_at = now(), error = 'abandoned: its input changed while it was being planned; a new run replaces it' WHERE run_id = $1`, [claim.run.runId]);
+      await releaseRun(client, claim.run.runId);
+      claim = { ...(await claimRun(client, want, { owner, fresh: true })), note: `run ${claim.run.runId} was cut short while planning and its input changed since: a new run replaces it` };
     }
-    const run = await createRun(client, newRun);
     const feed = new ChunkFeed();
-    const planned = planInBackground(client, openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl }), run.runId, feed, opts.planSignal);
-    handedOver = true; // the planner closes the connection
+    const planner = await connectPg(opts.databaseUrl, { purpose: 'plan', queryTimeoutMs: defaults.dbQueryTimeoutMs });
+    const planned = planInBackground(planner, source(), claim.run.runId, feed, opts.planSignal);
     planned.catch(() => undefined); // the caller awaits it after scoring; not an unhandled rejection meanwhile
-    return { run, resumed: false, outputs, feed, planned };
-  } finally {
-    if (!handedOver) await client.end();
+    return { ...claim, ownerClient: client, outputs, feed, planned, closePlanner: async () => undefined };
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
   }
 }
 

@@ -1,8 +1,11 @@
+import { defaults } from '../defaults.js';
 import { UsageError, errorMessage } from '../errors.js';
+import { releaseRun, startHeartbeat } from '../runs/claim-run.js';
 import { finishRun, type RunOutcome } from '../runs/finish-run.js';
 import type { RunTrigger } from '../runs/ledger.js';
 import type { JobSpec } from '../spec/job-spec.js';
-import pg from 'pg';
+import { projectRoot } from '../spec/portable.js';
+import { inlineOwner } from '../runs/owner.js';
 import { startInlineExecutor } from './inline-executor.js';
 import { prepareRun, type PlanSummary } from './prepare-run.js';
 import { trace, traceMemory } from '../trace.js';
@@ -15,61 +18,83 @@ export interface RunJobOptions {
   /** scoring threads (default: one per core, chosen by the CLI); 0 = this thread */
   threads: number;
   fresh?: boolean;
-  /** called when scoring starts; chunks is known up front only for a resumed run */
-  onStart?: (info: { runId: number; resumed: boolean; chunks: number | undefined }) => void;
+  /** called when scoring starts; chunks is known up front only for a resumed run; note says what happened to an earlier run */
+  onStart?: (info: { runId: number; resumed: boolean; chunks: number | undefined; note?: string }) => void;
   /** called once the run is fully planned (new runs are planned while their first chunks score) */
   onPlanned?: (info: PlanSummary) => void;
   onRows?: (rows: number) => void;
+  /** stop: no new chunk starts, chunks in flight commit, the run ends cancelled */
   signal?: AbortSignal;
+  /** how often the owner stamps its heartbeat and reads the cancel flag (default defaults.runHeartbeatMs) */
+  heartbeatMs?: number;
 }
 
 /** Plan (or resume) a run, score its chunks in-process, and record the outcome. */
 export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
   const started = Date.now();
   trace('run: start');
-  const executor = startInlineExecutor({ databaseUrl: opts.databaseUrl, threads: opts.threads, modelPath: opts.spec.model.path });
-  // Planning stops when the run is cancelled or a chunk fails (a rerun resumes and plans again).
+  const root = projectRoot(opts.spec.specPath);
+  const owner = inlineOwner();
+  const executor = startInlineExecutor({
+    databaseUrl: opts.databaseUrl,
+    threads: opts.threads,
+    modelPath: opts.spec.model.path,
+    root,
+    sourceUrl: opts.spec.source.kind === 'postgres' ? opts.spec.source.url : undefined,
+  });
+  // Stopping: the caller's signal, or the cancel flag any process can set in the ledger.
+  const stop = new AbortController();
+  let cancelledBy = 'interrupted';
+  const onSignal = () => stop.abort();
+  opts.signal?.addEventListener('abort', onSignal, { once: true });
+  if (opts.signal?.aborted) stop.abort();
+  // Planning stops when the run is stopped or a chunk fails (a rerun resumes and plans again).
   const planAbort = new AbortController();
   const stopPlanning = () => planAbort.abort(new Error('planning stopped'));
-  opts.signal?.addEventListener('abort', stopPlanning, { once: true });
+  stop.signal.addEventListener('abort', stopPlanning, { once: true });
   let prepared;
   try {
-    prepared = await prepareRun({ ...opts, planSignal: planAbort.signal });
+    prepared = await prepareRun({ ...opts, root, owner, planSignal: planAbort.signal });
   } catch (err) {
+    opts.signal?.removeEventListener('abort', onSignal);
     await executor.close();
     throw err;
   }
-  opts.onStart?.({ runId: prepared.run.runId, resumed: prepared.resumed, chunks: prepared.pendingChunks });
-  const planned = prepared.planned;
-  planned.then((p) => {
+  const { run, ownerClient } = prepared;
+  const heartbeat = startHeartbeat(ownerClient, run.runId, owner, opts.heartbeatMs ?? defaults.runHeartbeatMs, (why) => {
+    cancelledBy = why;
+    stop.abort();
+  });
+  try {
+    opts.onStart?.({ runId: run.runId, resumed: prepared.resumed, chunks: prepared.pendingChunks, note: prepared.note });
+    const planned = prepared.planned;
+    planned.then((p) => {
+      try {
+        opts.onPlanned?.(p);
+      } catch {
+        // a progress display's problem must not fail the run
+      }
+    }, () => undefined);
+    let result;
+    let planError: Error | undefined;
     try {
-      opts.onPlanned?.(p);
-    } catch {
-      // a progress display's problem must not fail the run
+      result = await executor.run({ runId: run.runId, chunks: prepared.feed, onRows: opts.onRows, signal: stop.signal, onFirstError: stopPlanning });
+    } finally {
+      // However scoring ended, planning ends before the run is finished: stopped if scoring failed.
+      if (!result || result.firstError) stopPlanning();
+      planError = await planned.then(
+        () => undefined,
+        (err: unknown) => (err === planAbort.signal.reason ? undefined : (err as Error)), // stopped on purpose: the run's status says why
+      );
+      await prepared.closePlanner().catch(() => undefined);
     }
-  }, () => undefined);
-  let result;
-  let planError: Error | undefined;
-  try {
-    result = await executor.run({ runId: prepared.run.runId, chunks: prepared.feed, onRows: opts.onRows, signal: opts.signal, onFirstError: stopPlanning });
-  } finally {
-    // However scoring ended, planning ends before the run is finished: stopped if scoring failed.
-    if (!result || result.firstError) stopPlanning();
-    planError = await planned.then(
-      () => undefined,
-      (err: unknown) => (err === planAbort.signal.reason ? undefined : (err as Error)), // stopped on purpose: the run's status says why
-    );
-    opts.signal?.removeEventListener('abort', stopPlanning);
-  }
-  traceMemory('run: chunks done');
-  const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'batchinfer finish' });
-  await client.connect();
-  try {
-    const outcome = await finishRun(client, prepared.run, {
+    traceMemory('run: chunks done');
+    heartbeat.stop();
+    const outcome = await finishRun(ownerClient, run, {
       resumed: prepared.resumed,
       durationS: (Date.now() - started) / 1000,
-      ...(opts.signal?.aborted
-        ? { status: 'cancelled' as const, error: 'cancelled: interrupted before all chunks were done; run again to resume' }
+      ...(stop.signal.aborted
+        ? { status: 'cancelled' as const, error: `cancelled (${cancelledBy}) before all chunks were done; run again to resume` }
         : planError
           ? { status: 'failed' as const, error: `planning failed: ${errorMessage(planError)}` }
           : {}),
@@ -80,6 +105,9 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
     traceMemory('run: finished');
     return { ...outcome, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
   } finally {
-    await client.end();
+    heartbeat.stop();
+    opts.signal?.removeEventListener('abort', onSignal);
+    await releaseRun(ownerClient, run.runId);
+    await ownerClient.end().catch(() => undefined);
   }
 }

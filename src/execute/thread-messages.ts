@@ -5,6 +5,10 @@ export interface ThreadData {
   /** loaded at thread start, while the run is still being planned */
   modelPath: string;
   workerName: string;
+  /** the project root the ledger's relative paths resolve against */
+  root: string;
+  /** the real source URL (the ledger holds it masked) */
+  sourceUrl?: string;
 }
 
 export interface SerializedError {

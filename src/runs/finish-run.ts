@@ -72,11 +72,17 @@ export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { r
       error = `${rejected} of ${read} rows rejected, over max_rejected ${run.spec.maxRejected} (${budget} allowed); first: ${reasons}. All in batchinfer.rejects WHERE run_id = ${run.runId}`;
     }
   }
-  const upd = await client.query<{ duration_s: number }>(
-    `UPDATE batchinfer.runs SET status = $2, rows_read = $3, rows_scored = $4, rows_rejected = $5, error = $6, finished_at = now()
-      WHERE run_id = $1 RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s`,
+  // Finished exactly once: only while it is still active (two finishers at once: one wins, the other
+  // reports what the winner recorded).
+  let upd = await client.query<{ duration_s: number; status: RunStatus; error: string | null }>(
+    `UPDATE batchinfer.runs SET status = $2, rows_read = $3, rows_scored = $4, rows_rejected = $5, error = $6, finished_at = now(), source_snapshot = NULL
+      WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s, status, error`,
     [run.runId, status, read, scored, rejected, error],
   );
+  if (upd.rowCount === 0) {
+    upd = await client.query(`SELECT extract(epoch FROM finished_at - started_at)::float8 AS duration_s, status, error FROM batchinfer.runs WHERE run_id = $1`, [run.runId]);
+    if (upd.rows[0]) [status, error] = [upd.rows[0].status, upd.rows[0].error];
+  }
   return {
     run_id: run.runId,
     job: run.job,

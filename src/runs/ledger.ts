@@ -22,6 +22,15 @@ export interface RunRecord {
   chunksTotal: number;
   /** false while chunks are still being added (see createRun) */
   planned: boolean;
+  /** who drives the run ("inline <host> pid <pid>", "queue"); null for runs of older versions */
+  owner: string | null;
+  /** seconds since the owner's last heartbeat; null when it never beat */
+  heartbeatAgeS: number | null;
+  cancelRequested: boolean;
+  /** pg_export_snapshot() the planner of a Postgres source holds, while it holds it */
+  sourceSnapshot: string | null;
+  /** the folder spec paths are relative to, where the run was created */
+  projectRoot: string | null;
 }
 
 interface RunRow {
@@ -39,9 +48,15 @@ interface RunRow {
   spec: JobSpec;
   chunks_total: number;
   planned: boolean;
+  owner: string | null;
+  heartbeat_age_s: number | null;
+  cancel_requested: boolean;
+  source_snapshot: string | null;
+  project_root: string | null;
 }
 
-const runColumns = `run_id, job, to_char(logical_date, 'YYYY-MM-DD') AS logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned`;
+const runColumns = `run_id, job, to_char(logical_date, 'YYYY-MM-DD') AS logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned, owner,
+  extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_s, cancel_requested, source_snapshot, project_root`;
 
 function toRecord(r: RunRow): RunRecord {
   return {
@@ -59,6 +74,11 @@ function toRecord(r: RunRow): RunRecord {
     spec: r.spec,
     chunksTotal: r.chunks_total,
     planned: r.planned,
+    owner: r.owner,
+    heartbeatAgeS: r.heartbeat_age_s,
+    cancelRequested: r.cancel_requested,
+    sourceSnapshot: r.source_snapshot,
+    projectRoot: r.project_root,
   };
 }
 
@@ -68,21 +88,18 @@ export async function loadRun(client: pg.ClientBase, runId: number): Promise<Run
   return toRecord(rows[0]);
 }
 
-export type NewRun = Omit<RunRecord, 'runId' | 'status' | 'chunksTotal' | 'planned'>;
+/** A run about to be created; spec and modelPath are stored portable (see spec/portable.ts) by the caller. */
+export type NewRun = Omit<RunRecord, 'runId' | 'status' | 'chunksTotal' | 'planned' | 'owner' | 'heartbeatAgeS' | 'cancelRequested' | 'sourceSnapshot'>;
 
-/**
- * The newest unfinished run of the same job and date over the same input and model: resuming it
- * redoes only the chunks that are not done.
- */
-export async function findResumableRun(client: pg.ClientBase, run: NewRun): Promise<RunRecord | undefined> {
-  const { rows } = await client.query<RunRow>(
-    `SELECT ${runColumns} FROM batchinfer.runs WHERE job = $1 AND logical_date = $2 ORDER BY run_id DESC LIMIT 1`,
-    [run.job, run.logicalDate],
-  );
-  const last = rows[0] && toRecord(rows[0]);
-  if (!last || last.status === 'succeeded') return undefined;
-  const same = last.modelSha256 === run.modelSha256 && last.sourceFingerprint === run.sourceFingerprint && last.resultTable === run.resultTable && sameSpec(last.spec, run.spec);
-  return same ? last : undefined;
+/** The newest run of a job for a date, whatever its status. */
+export async function findLastRun(client: pg.ClientBase, job: string, logicalDate: string): Promise<RunRecord | undefined> {
+  const { rows } = await client.query<RunRow>(`SELECT ${runColumns} FROM batchinfer.runs WHERE job = $1 AND logical_date = $2 ORDER BY run_id DESC LIMIT 1`, [job, logicalDate]);
+  return rows[0] && toRecord(rows[0]);
+}
+
+/** Whether an unfinished run was over the same input and model, with the same spec: then resuming it is right. */
+export function sameRunInput(last: RunRecord, run: NewRun): boolean {
+  return last.modelSha256 === run.modelSha256 && last.sourceFingerprint === run.sourceFingerprint && last.resultTable === run.resultTable && sameSpec(last.spec, run.spec);
 }
 
 /**
@@ -90,13 +107,17 @@ export async function findResumableRun(client: pg.ClientBase, run: NewRun): Prom
  * (workers may score the first ones meanwhile), planDone closes the plan. A run is never succeeded
  * before it is planned; resuming one that never was plans it again (plans are deterministic).
  */
-export async function createRun(client: pg.ClientBase, run: NewRun): Promise<RunRecord> {
+export async function createRun(client: pg.ClientBase, run: NewRun, owner: string, status: 'running' | 'queued' = 'running'): Promise<RunRecord> {
   const { rows } = await client.query<RunRow>(
-    `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned, started_at)
-     VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, 0, false, now()) RETURNING ${runColumns}`,
-    [run.job, run.logicalDate, run.trigger, run.modelPath, run.modelVersion, run.modelSha256, run.resultTable, run.source, run.sourceFingerprint, JSON.stringify(run.spec)],
+    `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned, started_at, owner, heartbeat_at, project_root)
+     VALUES ($1, $2, $3, $12, $4, $5, $6, $7, $8, $9, $10, 0, false, now(), $11, now(), $13) RETURNING ${runColumns}`,
+    [run.job, run.logicalDate, run.trigger, run.modelPath, run.modelVersion, run.modelSha256, run.resultTable, run.source, run.sourceFingerprint, JSON.stringify(run.spec), owner, status, run.projectRoot],
   );
   return toRecord(rows[0]);
+}
+
+export async function setSourceSnapshot(client: pg.ClientBase, runId: number, snapshot: string | null): Promise<void> {
+  await client.query(`UPDATE batchinfer.runs SET source_snapshot = $2 WHERE run_id = $1`, [runId, snapshot]);
 }
 
 /** Add planned chunks; a chunk already there (a re-plan on resume) is kept as it is. */
@@ -119,10 +140,6 @@ export async function planExtends(client: pg.ClientBase, runId: number, plan: Ch
 
 export async function planDone(client: pg.ClientBase, runId: number, chunksTotal: number): Promise<void> {
   await client.query(`UPDATE batchinfer.runs SET planned = true, chunks_total = $2 WHERE run_id = $1`, [runId, chunksTotal]);
-}
-
-export async function markRunning(client: pg.ClientBase, runId: number): Promise<void> {
-  await client.query(`UPDATE batchinfer.runs SET status = 'running', error = NULL, finished_at = NULL, started_at = coalesce(started_at, now()) WHERE run_id = $1`, [runId]);
 }
 
 export async function pendingChunks(client: pg.ClientBase, runId: number): Promise<number[]> {

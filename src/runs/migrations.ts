@@ -83,10 +83,12 @@ ALTER TABLE batchinfer.runs
   ADD COLUMN owner            text,
   ADD COLUMN heartbeat_at     timestamptz,
   ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false,
-  ADD COLUMN source_snapshot  text;
+  ADD COLUMN source_snapshot  text,
+  ADD COLUMN project_root     text;
 COMMENT ON COLUMN batchinfer.runs.owner IS 'who drives the run now: "inline host pid" for an in-process run, "queue" for a queued one';
 COMMENT ON COLUMN batchinfer.runs.heartbeat_at IS 'last sign of life of the owner; a running run whose heartbeat is older than its lease is stale (owner gone) and is resumed by the next run';
 COMMENT ON COLUMN batchinfer.runs.cancel_requested IS 'set by batchinfer cancel: no new chunk starts, the run ends cancelled';
+COMMENT ON COLUMN batchinfer.runs.project_root IS 'the folder the spec paths in runs.spec and model_path are relative to, on the machine that created the run; a worker elsewhere resolves them against its own root';
 COMMENT ON COLUMN batchinfer.runs.source_snapshot IS 'pg_export_snapshot() of a Postgres source while its planner holds it: chunks read the rows the planner counted';
 CREATE TABLE batchinfer.sinks (
   result_table text PRIMARY KEY,

@@ -161,6 +161,7 @@ describe('exactly once', () => {
     // What a crash after the planner stored chunks 0-1 looks like in the ledger.
     await query(ws.db.url, `DELETE FROM batchinfer.chunks WHERE run_id = $1 AND chunk >= 2`, [id]);
     await query(ws.db.url, `UPDATE batchinfer.runs SET planned = false, chunks_total = 0 WHERE run_id = $1`, [id]);
+    await prepared.ownerClient.end(); // the owner is gone
     const unplanned = await finishRunOf(id);
     expect(unplanned).toMatchObject({ status: 'failed', error: '1 of 2 chunks not done; planning did not finish (2 chunks planned so far); run again to resume' });
 

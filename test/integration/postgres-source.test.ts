@@ -159,6 +159,7 @@ describe('Postgres source', () => {
       await p.planned;
       await query(db.url, `DELETE FROM batchinfer.chunks WHERE run_id = $1 AND chunk >= 2`, [p.run.runId]);
       await query(db.url, `UPDATE batchinfer.runs SET planned = false, status = 'cancelled' WHERE run_id = $1`, [p.run.runId]);
+      await p.ownerClient.end(); // the owner is gone
       return p.run.runId;
     };
     const same = await cutShort();

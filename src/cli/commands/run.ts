@@ -32,6 +32,7 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
       signal: io.signal,
       onStart: (s) => {
         const todo = s.chunks === undefined ? '' : `: ${s.chunks} chunk${s.chunks === 1 ? '' : 's'} to score`;
+        if (!flags.json && s.note) print(io.stderr, `batchinfer: ${s.note}`);
         if (!flags.json) print(io.stderr, `batchinfer: ${s.resumed ? 'resuming' : 'started'} run ${s.runId} of ${spec.name} for ${logicalDate}${todo}`);
         progress.start();
       },

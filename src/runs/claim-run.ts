@@ -1,0 +1,137 @@
+import type pg from 'pg';
+import { errorMessage } from '../errors.js';
+import { createRun, findLastRun, sameRunInput, type NewRun, type RunRecord } from './ledger.js';
+
+/** The advisory-lock class of run ownership locks (pg_advisory_lock(class, run_id)): the owner's connection holds it. */
+const RUN_LOCK_CLASS = 0x62690001;
+
+/** A run of the same job and date is active and its owner is alive: a second owner is refused. */
+export class RunBusyError extends Error {
+  override name = 'RunBusyError';
+}
+
+export interface Claim {
+  run: RunRecord;
+  /** an unfinished run taken up again (its done chunks stay done) */
+  resumed: boolean;
+  /** why an earlier unfinished run was not resumed, or whose run was taken over */
+  note?: string;
+}
+
+/**
+ * Make `client`'s session the owner of the run for (job, logical date): resume the unfinished run of
+ * the same input and model (unless fresh), or create one. Ownership is a session-level advisory lock
+ * on the run id held by the owner's connection for the run's life: when the owner dies (kill -9, a
+ * lost machine) Postgres drops its connection and the lock with it, so the next claim takes the run
+ * over at once, without waiting for a lease to expire. Claims of one (job, date) are serialised by a
+ * transaction lock; the unique index runs_one_active is the backstop for one active run per job and date.
+ */
+export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owner: string; fresh?: boolean }): Promise<Claim> {
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('batchinfer.claim'), hashtext($1))`, [`${want.job}|${want.logicalDate}`]);
+    const last = await findLastRun(client, want.job, want.logicalDate);
+    let note: string | undefined;
+    if (last && (last.status === 'running' || last.status === 'queued')) {
+      const { rows } = await client.query<{ got: boolean }>(`SELECT pg_try_advisory_lock($1, $2::int) AS got`, [RUN_LOCK_CLASS, last.runId]);
+      if (!rows[0].got || last.owner === 'queue') {
+        if (rows[0].got) await unlock(client, last.runId);
+        throw new RunBusyError(
+          `run ${last.runId} of job ${want.job} for ${want.logicalDate} is already ${last.status} (owner: ${last.owner ?? 'unknown'}${last.heartbeatAgeS !== null ? `, last heartbeat ${Math.round(last.heartbeatAgeS)} s ago` : ''}); wait for it to end, or cancel it with \`batchinfer cancel ${last.runId}\``,
+        );
+      }
+      // Its owner is gone (the lock was free): take it over, or close it if it can't be resumed.
+      if (!opts.fresh && sameRunInput(last, want)) {
+        await takeOwnership(client, last.runId, opts.owner);
+        await client.query('COMMIT');
+        return { run: { ...last, status: 'running', owner: opts.owner }, resumed: true, note: `taking over run ${last.runId}: its owner (${last.owner ?? 'unknown'}) is gone` };
+      }
+      await client.query(`UPDATE batchinfer.runs SET status = 'failed', finished_at = now(), error = $2 WHERE run_id = $1`, [
+        last.runId,
+        `abandoned: its owner (${last.owner ?? 'unknown'}) stopped, and run ${opts.fresh ? 'again with --fresh' : 'again with a different model, spec or input'}`,
+      ]);
+      await unlock(client, last.runId);
+      note = `run ${last.runId} was left unfinished by an owner that is gone; it is marked failed and a new run starts`;
+    } else if (last && last.status !== 'succeeded' && !opts.fresh && sameRunInput(last, want)) {
+      await client.query(`SELECT pg_advisory_lock($1, $2::int)`, [RUN_LOCK_CLASS, last.runId]);
+      await takeOwnership(client, last.runId, opts.owner);
+      await client.query('COMMIT');
+      return { run: { ...last, status: 'running', owner: opts.owner }, resumed: true };
+    }
+    const run = await createRun(client, want, opts.owner);
+    await client.query(`SELECT pg_advisory_lock($1, $2::int)`, [RUN_LOCK_CLASS, run.runId]);
+    await client.query('COMMIT');
+    return { run, resumed: false, note };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+async function takeOwnership(client: pg.ClientBase, runId: number, owner: string): Promise<void> {
+  await client.query(
+    `UPDATE batchinfer.runs SET status = 'running', owner = $2, heartbeat_at = now(), cancel_requested = false, error = NULL, finished_at = NULL, started_at = coalesce(started_at, now()) WHERE run_id = $1`,
+    [runId, owner],
+  );
+}
+
+/** Give up ownership (the run is finished, or the owner stops); the connection may stay open. */
+export async function releaseRun(client: pg.ClientBase, runId: number): Promise<void> {
+  await unlock(client, runId).catch(() => undefined);
+}
+
+async function unlock(client: pg.ClientBase, runId: number): Promise<void> {
+  await client.query(`SELECT pg_advisory_unlock($1, $2::int)`, [RUN_LOCK_CLASS, runId]);
+}
+
+/** Whether some live session owns the run (holds its ownership lock). */
+export async function runOwnerAlive(client: pg.ClientBase, runId: number): Promise<boolean> {
+  const { rows } = await client.query<{ held: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 2 AND granted) AS held`,
+    [RUN_LOCK_CLASS, runId],
+  );
+  return rows[0].held;
+}
+
+export interface Heartbeat {
+  /** stop beating (idempotent) */
+  stop(): void;
+}
+
+/**
+ * The owner's sign of life: every `everyMs` it stamps runs.heartbeat_at and reads the cancel flag;
+ * onCancel fires once when `batchinfer cancel` (any process) set it, or when the run was taken from
+ * this owner. A failed beat is retried on the next tick (the ownership lock, not the stamp, decides).
+ */
+export function startHeartbeat(client: pg.ClientBase, runId: number, owner: string, everyMs: number, onCancel: (why: string) => void): Heartbeat {
+  let stopped = false;
+  let busy = false;
+  let fired = false;
+  const beat = async () => {
+    if (stopped || busy) return;
+    busy = true;
+    try {
+      const { rows } = await client.query<{ cancel_requested: boolean; owner: string | null }>(
+        `UPDATE batchinfer.runs SET heartbeat_at = now() WHERE run_id = $1 RETURNING cancel_requested, owner`,
+        [runId],
+      );
+      const r = rows[0];
+      if (!fired && !stopped && r && (r.cancel_requested || r.owner !== owner)) {
+        fired = true;
+        onCancel(r.cancel_requested ? 'cancelled by batchinfer cancel' : `run taken over by ${r.owner}`);
+      }
+    } catch (err) {
+      void errorMessage(err); // the next tick tries again
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void beat(), everyMs);
+  timer.unref();
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}
