@@ -2,13 +2,14 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Tensor } from 'onnxruntime-node';
 import { ort } from '../model/session-cache.js';
 import { COPY_HEADER, COPY_TRAILER, CopyWriter, provenanceBytes } from '../sink/copy-binary.js';
-import { encodeRows } from '../sink/encode-rows.js';
+import { encodeRows, nanRows } from '../sink/encode-rows.js';
 import { qualified, quoteIdent, resultColumns } from '../sink/result-table.js';
 import { loadChunk } from '../runs/ledger.js';
 import type { ChunkRange, Reject, RowBatch } from '../sources/source.js';
 import { bigintKey, type Key } from '../sources/keys.js';
 import type { ChunkContext } from './chunk-context.js';
 import { defaults } from '../defaults.js';
+import { FinalError, SourceError, errorMessage, sqlState } from '../errors.js';
 import { trace } from '../trace.js';
 
 export interface ChunkOutcome {
@@ -77,8 +78,10 @@ async function attemptChunk(
       return { chunk: chunkNo, skipped: true, rowsRead: Number(row.rows_read), rowsScored: Number(row.rows_scored), rowsRejected: Number(row.rows_rejected) };
     }
     // After a key collision: find which of this chunk's keys other chunks already committed, before the
-    // COPY opens (the connection can't run a query while a COPY is in progress).
-    const takenKeys = dedupe ? await keysTakenByOtherChunks(ctx, chunk, signal) : undefined;
+    // COPY opens (the connection can't run a query while a COPY is in progress). The first occurrence
+    // in input order wins: keys a later chunk holds are taken back from it (its rows become its
+    // rejects); keys an earlier chunk holds make this chunk's rows rejects.
+    const takenKeys = dedupe ? await resolveDuplicates(ctx, chunkNo, chunk, signal) : undefined;
     const table = qualified(spec.sink.schema, spec.sink.table);
     const columns = resultColumns(spec, outputs).map((c) => quoteIdent(c.name));
     const stream = (copy = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT binary)`)));
@@ -101,15 +104,27 @@ async function attemptChunk(
     for await (const batch of ctx.source.read(chunk, { signal, takenKeys })) {
       rejects.push(...batch.rejects);
       if (batch.n > 0) {
-        const results = await session.run(feeds(ctx, batch), fetches);
-        encodeRows(writer, batch, spec.keyType, outputs, results as Record<string, Tensor>, provenance);
+        const results = (await session.run(feeds(ctx, batch), fetches)) as Record<string, Tensor>;
+        const nan = nanRows(outputs, results, batch.n);
+        encodeRows(writer, batch, spec.keyType, outputs, results, provenance, nan?.skip);
         // Fewer, larger socket writes: each write is a syscall and a CopyData message.
         if (writer.pos >= COPY_WRITE_BYTES) await write(writer.take());
         rowsScored += batch.n;
+        if (nan) {
+          for (let r = 0; r < batch.n; r++)
+            if (nan.skip[r] === 1) rejects.push({ line: batch.lines?.[r] ?? null, key: String(batch.keys[r]), reason: `model output NaN in column "${nan.columns[r]}"`, raw: rawOfRow(ctx, batch, r) });
+          rowsScored -= nan.skip.reduce((a, b) => a + b, 0);
+        }
       }
       onRows?.(batch.n + batch.rejects.length);
     }
     trace(`chunk ${chunkNo}: read done`);
+    // Every planned row is accounted for, or the chunk fails loudly: never a run that succeeds with rows missing.
+    const rowsRead = rowsScored + rejects.length;
+    if (chunk.plannedRows !== undefined && rowsRead !== chunk.plannedRows)
+      throw new SourceError(
+        `chunk ${chunkNo}: planned ${chunk.plannedRows} rows but read ${rowsRead}: the input changed since the run was planned (or the reader and planner disagree); nothing of this chunk was written; start a new run with --fresh`,
+      );
     if (writer.pos > 0) await write(writer.take());
     await write(COPY_TRAILER);
     await new Promise<void>((resolve, reject) => {
@@ -130,7 +145,15 @@ async function attemptChunk(
     // A COPY still open holds the connection: abort it (CopyFail) before the ROLLBACK can run.
     if (copy && !copy.writableFinished) await abortCopy(copy, err as Error);
     await client.query('ROLLBACK').catch(() => undefined);
-    if ((err as { code?: string }).code === '23505') throw new KeyConflict();
+    if (sqlState(err) === '23505') {
+      // Only a clash on batchinfer's own primary key (run_id, key) is a duplicate between chunks.
+      const constraint = (err as { constraint?: string }).constraint;
+      const pk = await client.query<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, [qualified(spec.sink.schema, spec.sink.table)]).catch(() => undefined);
+      if (!pk || pk.rows[0]?.conname === constraint) throw new KeyConflict();
+      throw new FinalError(
+        `chunk ${chunkNo}: the rows violate unique index "${constraint}" on ${spec.sink.schema}.${spec.sink.table}, which is not batchinfer's primary key (run_id, ${spec.key}) (${(err as { detail?: string }).detail ?? errorMessage(err)}); an index added to the result table must include run_id, or be dropped`,
+      );
+    }
     throw err;
   }
 }
@@ -153,20 +176,69 @@ function feeds(ctx: ChunkContext, batch: RowBatch): Record<string, Tensor> {
   return out;
 }
 
-/** Keys of this chunk that other chunks of the run already committed (a pre-pass over the chunk). */
-async function keysTakenByOtherChunks(ctx: ChunkContext, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<Set<Key>> {
+/**
+ * Which of this chunk's keys other chunks of the run already committed, and what to do about each (a
+ * rare path: only after a primary-key collision). A key held by an earlier chunk stays there: this
+ * chunk's row becomes a duplicate reject (returned as takenKeys). A key held by a later chunk is taken
+ * back, inside this chunk's transaction: the later chunk's row is deleted and becomes that chunk's
+ * reject, its counts move with it. Which chunk holds a key is found by reading the other done chunks'
+ * keys again (the result table does not record chunks).
+ */
+async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<Set<Key>> {
   const spec = ctx.run.spec;
   const keys: Key[] = [];
   for await (const batch of ctx.source.read(chunk, { signal })) keys.push(...batch.keys.slice(0, batch.n));
-  const taken = new Set<Key>();
+  const inTable = new Set<Key>();
   for (let i = 0; i < keys.length; i += 10_000) {
     const { rows } = await ctx.client.query<{ k: string }>(
       `SELECT ${quoteIdent(spec.key)}::text AS k FROM ${qualified(spec.sink.schema, spec.sink.table)} WHERE run_id = $1 AND ${quoteIdent(spec.key)} = ANY($2::${spec.keyType}[])`,
-      [ctx.run.runId, keys.slice(i, i + 10_000)],
+      [ctx.run.runId, keys.slice(i, i + 10_000).map(String)],
     );
-    for (const r of rows) taken.add(spec.keyType === 'bigint' ? bigintKey(r.k) : r.k);
+    for (const r of rows) inTable.add(spec.keyType === 'bigint' ? bigintKey(r.k) : r.k);
   }
-  return taken;
+  if (inTable.size === 0) return inTable;
+  // Find each held key's chunk (and the row's line and text there), later chunks only: the rest stay.
+  const later = await ctx.client.query<{ chunk: number; range: Record<string, unknown>; planned_rows: string | null }>(
+    `SELECT chunk, range, planned_rows FROM batchinfer.chunks WHERE run_id = $1 AND chunk > $2 AND status = 'done' ORDER BY chunk FOR UPDATE`,
+    [ctx.run.runId, chunkNo],
+  );
+  const takenBack = new Map<number, Reject[]>();
+  let left = inTable.size;
+  for (const c of later.rows) {
+    if (left === 0) break;
+    const range: ChunkRange = { chunk: c.chunk, range: c.range, plannedRows: c.planned_rows === null ? undefined : Number(c.planned_rows) };
+    const seen = new Set<Key>();
+    for await (const batch of ctx.source.read(range, { signal })) {
+      for (let r = 0; r < batch.n; r++) {
+        const k = batch.keys[r];
+        if (!inTable.has(k) || seen.has(k)) continue;
+        seen.add(k);
+        inTable.delete(k);
+        left--;
+        const list = takenBack.get(c.chunk) ?? [];
+        list.push({ line: batch.lines?.[r] ?? null, key: String(k), reason: `duplicate key "${k}" (already seen in this run)`, raw: rawOfRow(ctx, batch, r) });
+        takenBack.set(c.chunk, list);
+      }
+    }
+  }
+  const table = qualified(spec.sink.schema, spec.sink.table);
+  for (const [other, rejects] of takenBack) {
+    await ctx.client.query(`DELETE FROM ${table} WHERE run_id = $1 AND ${quoteIdent(spec.key)} = ANY($2::${spec.keyType}[])`, [ctx.run.runId, rejects.map((r) => r.key)]);
+    await insertRejects(ctx, other, rejects);
+    await ctx.client.query(`UPDATE batchinfer.chunks SET rows_scored = rows_scored - $3, rows_rejected = rows_rejected + $3 WHERE run_id = $1 AND chunk = $2`, [ctx.run.runId, other, rejects.length]);
+  }
+  return inTable; // held by earlier chunks: this chunk's rows with these keys are the duplicates
+}
+
+/** A scored row as text for a reject made after reading (NaN output, a duplicate taken back): key and features. */
+function rawOfRow(ctx: ChunkContext, batch: RowBatch, r: number): string {
+  const parts = [`${ctx.run.spec.key}=${batch.keys[r]}`];
+  ctx.run.spec.inputs.forEach((input, i) => {
+    const w = input.columns.length;
+    input.columns.forEach((col, j) => parts.push(`${col}=${batch.features[i][r * w + j]}`));
+  });
+  batch.passthrough.forEach((values, p) => parts.push(`${ctx.run.spec.passthrough[p]}=${values[r] ?? 'NULL'}`));
+  return parts.join(', ');
 }
 
 async function insertRejects(ctx: ChunkContext, chunkNo: number, rejects: Reject[]): Promise<void> {

@@ -55,14 +55,16 @@ function columnsOf(outputs: OutputColumn[], results: Record<string, Tensor>, n: 
 }
 
 /**
- * Append one binary COPY tuple per scored row: key, passthrough, outputs, provenance (pre-encoded).
+ * Append one binary COPY tuple per scored row: key, passthrough, outputs, provenance (pre-encoded);
+ * rows flagged in `skip` (rejected after scoring) are left out.
  */
-export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bigint', outputs: OutputColumn[], results: Record<string, Tensor>, provenance: Buffer): void {
+export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bigint', outputs: OutputColumn[], results: Record<string, Tensor>, provenance: Buffer, skip?: Uint8Array): void {
   const n = batch.n;
   const cols = columnsOf(outputs, results, n);
   const fields = 1 + batch.passthrough.length + cols.length + 4;
   const bigintKey = keyType === 'bigint';
   for (let r = 0; r < n; r++) {
+    if (skip !== undefined && skip[r] === 1) continue;
     w.tupleStart(fields);
     const key = batch.keys[r];
     if (!bigintKey) w.text(typeof key === 'string' ? key : String(key));
@@ -107,4 +109,28 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
     }
     w.raw(provenance);
   }
+}
+
+/**
+ * Rows of the batch whose stored float outputs are NaN (a model fed values outside its domain): they
+ * become rejects instead of NaN scores. Undefined when there are none (the usual case: one pass, no
+ * allocation).
+ */
+export function nanRows(outputs: OutputColumn[], results: Record<string, Tensor>, n: number): { skip: Uint8Array; columns: string[] } | undefined {
+  let found: { skip: Uint8Array; columns: string[] } | undefined;
+  for (const o of outputs) {
+    if (o.type !== 'float32' && o.type !== 'float64') continue;
+    const data = results[o.output].data as Float32Array | Float64Array;
+    const stride = data.length / n;
+    const off = o.index ?? 0;
+    for (let r = 0; r < n; r++) {
+      const v = data[r * stride + off];
+      if (v !== v) {
+        found ??= { skip: new Uint8Array(n), columns: new Array<string>(n) };
+        if (found.skip[r] === 0) found.columns[r] = o.column;
+        found.skip[r] = 1;
+      }
+    }
+  }
+  return found;
 }
