@@ -36,4 +36,11 @@ export const defaults = {
   runLeaseMs: 60_000,
   /** how often a run's owner renews its lease and checks for a cancel */
   runHeartbeatMs: 5_000,
+  /** queued chunks: attempts before a chunk fails for good (exponential backoff from chunkBackoffMs) */
+  chunkAttempts: 3,
+  chunkBackoffMs: 1_000,
+  /** a queue worker's hold on a chunk job, renewed at half this; a worker gone this long loses its chunk to another */
+  queueLockMs: 30_000,
+  /** a queue worker's SIGTERM grace: chunks in hand commit within it, or are handed back */
+  workerGraceMs: 30_000,
 };

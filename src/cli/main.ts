@@ -26,8 +26,23 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--fresh', 'start a new run even if an unfinished one for this date could be resumed')
     .option('--threads <n>', 'scoring threads (env BATCHINFER_THREADS; default: one per core; 0 = main thread)')
     .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .option('--redis-url <url>', 'queue the run for workers (env REDIS_URL); without one the run scores in this process')
+    .option('--inline', 'score in this process even when a queue is configured')
+    .option('--wait', 'with a queue: follow the run to its end (progress, outcome and exit code as an inline run)')
     .action(async (spec: string, flags) => {
       code = await (await import('./commands/run.js')).runCommand(spec, flags, full);
+    });
+
+  program
+    .command('worker')
+    .description('score queued chunks of any job (needs REDIS_URL) until SIGTERM; one JSON log line per event')
+    .option('--concurrency <n>', 'scoring threads = chunks at once (default: one per core)')
+    .option('--grace-ms <ms>', 'on SIGTERM, how long chunks in hand may take to commit before they are handed back (default 30000)')
+    .option('--redis-url <url>', 'the queue (env REDIS_URL)')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .option('--root <dir>', 'project root the runs\' model and input paths are relative to (env BATCHINFER_ROOT; default: the working directory)')
+    .action(async (flags) => {
+      code = await (await import('./commands/worker.js')).workerCommand(flags, full);
     });
 
   program

@@ -1,6 +1,6 @@
 /** Worker-thread entry of the inline executor: one scoring loop per core, each with its own connection and model session. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { UsageError, errorMessage } from '../errors.js';
+import { UsageError, classifyError, errorMessage } from '../errors.js';
 import { getSession } from '../model/session-cache.js';
 import { closeChunkContext, openChunkContext, type ChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
@@ -10,17 +10,33 @@ import type { FromThread, ToThread, ThreadData } from './thread-messages.js';
 const port = parentPort!;
 const data = workerData as ThreadData;
 const post = (m: FromThread) => port.postMessage(m);
-const failure = (err: unknown) => ({ message: errorMessage(err), usage: err instanceof UsageError, stack: err instanceof Error ? err.stack : undefined });
+const failure = (err: unknown) => ({ message: errorMessage(err), usage: err instanceof UsageError, cls: classifyError(err), stack: err instanceof Error ? err.stack : undefined });
 
 // Load the model now, while the main thread plans the run; a failure surfaces when the run opens.
 trace('thread: started');
-getSession(data.modelPath).then(() => trace('thread: model loaded'), () => undefined);
+if (data.modelPath) getSession(data.modelPath).then(() => trace('thread: model loaded'), () => undefined);
 
 let ctx: ChunkContext | undefined;
+/** Queue workers score chunks of many runs: a few contexts kept, the oldest closed. */
+const contexts = new Map<number, ChunkContext>();
+async function contextFor(runId: number): Promise<ChunkContext> {
+  let c = contexts.get(runId);
+  if (!c) {
+    c = await openChunkContext(data.databaseUrl, runId, data.workerName, { root: data.root, sourceUrl: data.sourceUrl });
+    contexts.set(runId, c);
+    while (contexts.size > 2) {
+      const [oldId, old] = contexts.entries().next().value as [number, ChunkContext];
+      contexts.delete(oldId);
+      await closeChunkContext(old).catch(() => undefined);
+    }
+  }
+  return c;
+}
 
 port.on('message', async (m: ToThread) => {
   if (m.type === 'stop') {
     if (ctx) await closeChunkContext(ctx).catch(() => undefined);
+    for (const c of contexts.values()) await closeChunkContext(c).catch(() => undefined);
     port.close();
     return;
   }
@@ -39,14 +55,15 @@ port.on('message', async (m: ToThread) => {
   let pending = 0;
   let last = Date.now();
   try {
-    const outcome = await runChunk(ctx!, m.chunk, (rows) => {
+    const c = m.runId !== undefined ? await contextFor(m.runId) : ctx!;
+    const outcome = await runChunk(c, m.chunk, (rows) => {
       pending += rows;
       if (Date.now() - last >= 200) {
         post({ type: 'rows', rows: pending });
         pending = 0;
         last = Date.now();
       }
-    });
+    }, undefined, m.lastAttempt ?? true);
     if (pending) post({ type: 'rows', rows: pending });
     traceMemory(`chunk ${m.chunk}: done`);
     post({ type: 'done', outcome });

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { UsageError } from '../errors.js';
+import { FinalError, UsageError } from '../errors.js';
 import { closeChunkContext, openChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
 import type { ChunkFeed } from './chunk-feed.js';
@@ -76,13 +76,14 @@ function thisThread(opts: InlineExecutorOptions): InlineExecutor {
 }
 
 /** The compiled thread entry; under vitest (running .ts sources) the build in dist/ is used. */
-function threadEntry(): URL {
+export function threadEntry(): URL {
   const here = new URL(import.meta.url);
   return here.pathname.endsWith('.ts') ? new URL('../../dist/execute/chunk-thread.js', here) : new URL('./chunk-thread.js', here);
 }
 
-function revive(e: SerializedError): Error {
-  const err = e.usage ? new UsageError(e.message) : new Error(e.message);
+/** A thread's error as the class it had there (so it is retried, or not, for what it is). */
+export function revive(e: SerializedError): Error {
+  const err = e.usage ? new UsageError(e.message) : e.cls === 'final' ? new FinalError(e.message) : new Error(e.message);
   if (e.stack) err.stack = e.stack;
   return err;
 }

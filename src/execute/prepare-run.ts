@@ -64,35 +64,45 @@ export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: 
 }
 
 /**
+ * Check spec, model and source against each other, make sure the ledger and the result table exist:
+ * what creating or resuming a run needs, inline or queued.
+ */
+export async function readyRun(client: pg.Client, opts: { spec: JobSpec; logicalDate: string; trigger: RunTrigger; databaseUrl: string; root?: string }): Promise<{ want: NewRun; outputs: OutputColumn[] }> {
+  const { spec } = opts;
+  const root = opts.root ?? projectRoot(spec.specPath);
+  const { model, outputs, fingerprint } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
+  trace('prepare: checked');
+  await migrate(client);
+  await ensureResultTable(client, spec, resultColumns(spec, outputs));
+  trace('prepare: migrated');
+  const stored = portableSpec(spec, root);
+  const want: NewRun = {
+    job: spec.name,
+    logicalDate: opts.logicalDate,
+    trigger: opts.trigger,
+    modelPath: stored.model.path,
+    modelVersion: model.version,
+    modelSha256: model.sha256,
+    resultTable: `${spec.sink.schema}.${spec.sink.table}`,
+    source: spec.source.kind,
+    sourceFingerprint: fingerprint,
+    spec: stored,
+    projectRoot: root,
+  };
+  return { want, outputs };
+}
+
+/**
  * Check everything, make sure the ledger and result table exist, then claim the run: resume the
  * unfinished run of the same job, date, model and input (resume by default), or plan a new one.
  */
 export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   const { spec } = opts;
-  const root = opts.root ?? projectRoot(spec.specPath);
   const owner = opts.owner ?? inlineOwner();
   trace('prepare: start');
-  const { model, outputs, fingerprint } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
-  trace('prepare: checked');
   const client = await connectPg(opts.databaseUrl, { purpose: 'run owner', queryTimeoutMs: defaults.dbQueryTimeoutMs });
   try {
-    await migrate(client);
-    await ensureResultTable(client, spec, resultColumns(spec, outputs));
-    trace('prepare: migrated');
-    const stored = portableSpec(spec, root);
-    const want: NewRun = {
-      job: spec.name,
-      logicalDate: opts.logicalDate,
-      trigger: opts.trigger,
-      modelPath: stored.model.path,
-      modelVersion: model.version,
-      modelSha256: model.sha256,
-      resultTable: `${spec.sink.schema}.${spec.sink.table}`,
-      source: spec.source.kind,
-      sourceFingerprint: fingerprint,
-      spec: stored,
-      projectRoot: root,
-    };
+    const { want, outputs } = await readyRun(client, opts);
     const source = () => openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
     let claim = await claimRun(client, want, { owner, fresh: opts.fresh });
     if (claim.resumed) {
@@ -128,7 +138,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
 }
 
 /** Plan a run again and add the chunks it lacks; undefined (nothing changed) when the input no longer gives its stored chunks. */
-async function replan(client: pg.Client, runId: number, source: Source, signal: AbortSignal | undefined): Promise<number | undefined> {
+export async function replan(client: pg.Client, runId: number, source: Source, signal: AbortSignal | undefined): Promise<number | undefined> {
   try {
     const all = await source.plan({ signal });
     if (!(await planExtends(client, runId, all))) return undefined;

@@ -1,3 +1,4 @@
+import type { ErrorClass } from '../errors.js';
 import type { ChunkOutcome } from './process-chunk.js';
 
 export interface ThreadData {
@@ -14,10 +15,16 @@ export interface ThreadData {
 export interface SerializedError {
   message: string;
   usage: boolean;
+  /** classifyError() of the original */
+  cls: ErrorClass;
   stack?: string;
 }
 
-export type ToThread = { type: 'run'; runId: number } | { type: 'chunk'; chunk: number } | { type: 'stop' };
+export type ToThread =
+  | { type: 'run'; runId: number }
+  /** runId: a chunk of another run than the last 'run' (queue workers); lastAttempt: a transient failure is recorded as failed only then */
+  | { type: 'chunk'; chunk: number; runId?: number; lastAttempt?: boolean }
+  | { type: 'stop' };
 
 export type FromThread =
   | { type: 'ready' }

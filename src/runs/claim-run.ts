@@ -26,7 +26,11 @@ export interface Claim {
  * over at once, without waiting for a lease to expire. Claims of one (job, date) are serialised by a
  * transaction lock; the unique index runs_one_active is the backstop for one active run per job and date.
  */
-export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owner: string; fresh?: boolean }): Promise<Claim> {
+export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owner: string; fresh?: boolean; /** a run for the queue: status queued, owner "queue", no session lock (workers drive it) */ queued?: boolean }): Promise<Claim> {
+  const lock = async (runId: number) => {
+    if (!opts.queued) await client.query(`SELECT pg_advisory_lock($1, $2::int)`, [RUN_LOCK_CLASS, runId]);
+  };
+  const status = opts.queued ? 'queued' : 'running';
   await client.query('BEGIN');
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('batchinfer.claim'), hashtext($1))`, [`${want.job}|${want.logicalDate}`]);
@@ -42,9 +46,10 @@ export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owne
       }
       // Its owner is gone (the lock was free): take it over, or close it if it can't be resumed.
       if (!opts.fresh && sameRunInput(last, want)) {
-        await takeOwnership(client, last.runId, opts.owner);
+        if (opts.queued) await unlock(client, last.runId);
+        await takeOwnership(client, last.runId, opts.owner, status);
         await client.query('COMMIT');
-        return { run: { ...last, status: 'running', owner: opts.owner }, resumed: true, note: `taking over run ${last.runId}: its owner (${last.owner ?? 'unknown'}) is gone` };
+        return { run: { ...last, status, owner: opts.owner }, resumed: true, note: `taking over run ${last.runId}: its owner (${last.owner ?? 'unknown'}) is gone` };
       }
       await client.query(`UPDATE batchinfer.runs SET status = 'failed', finished_at = now(), error = $2 WHERE run_id = $1`, [
         last.runId,
@@ -53,13 +58,13 @@ export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owne
       await unlock(client, last.runId);
       note = `run ${last.runId} was left unfinished by an owner that is gone; it is marked failed and a new run starts`;
     } else if (last && last.status !== 'succeeded' && !opts.fresh && sameRunInput(last, want)) {
-      await client.query(`SELECT pg_advisory_lock($1, $2::int)`, [RUN_LOCK_CLASS, last.runId]);
-      await takeOwnership(client, last.runId, opts.owner);
+      await lock(last.runId);
+      await takeOwnership(client, last.runId, opts.owner, status);
       await client.query('COMMIT');
-      return { run: { ...last, status: 'running', owner: opts.owner }, resumed: true };
+      return { run: { ...last, status, owner: opts.owner }, resumed: true };
     }
-    const run = await createRun(client, want, opts.owner);
-    await client.query(`SELECT pg_advisory_lock($1, $2::int)`, [RUN_LOCK_CLASS, run.runId]);
+    const run = await createRun(client, want, opts.owner, status);
+    await lock(run.runId);
     await client.query('COMMIT');
     return { run, resumed: false, note };
   } catch (err) {
@@ -68,10 +73,10 @@ export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owne
   }
 }
 
-async function takeOwnership(client: pg.ClientBase, runId: number, owner: string): Promise<void> {
+async function takeOwnership(client: pg.ClientBase, runId: number, owner: string, status: 'running' | 'queued'): Promise<void> {
   await client.query(
-    `UPDATE batchinfer.runs SET status = 'running', owner = $2, heartbeat_at = now(), cancel_requested = false, error = NULL, finished_at = NULL, started_at = coalesce(started_at, now()) WHERE run_id = $1`,
-    [runId, owner],
+    `UPDATE batchinfer.runs SET status = $3, owner = $2, heartbeat_at = now(), cancel_requested = false, error = NULL, finished_at = NULL, started_at = coalesce(started_at, now()) WHERE run_id = $1`,
+    [runId, owner, status],
   );
 }
 

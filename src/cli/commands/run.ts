@@ -11,6 +11,9 @@ export interface RunFlags {
   fresh?: boolean;
   threads?: string;
   databaseUrl?: string;
+  redisUrl?: string;
+  inline?: boolean;
+  wait?: boolean;
 }
 
 /** batchinfer run <spec>: score in this process (inline executor), one thread per core. Exit 0 succeeded, 1 failed. */
@@ -20,8 +23,28 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
   const threads = resolveThreads(flags.threads, io);
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
   const progress = new ProgressLine(io.stderr);
+  const redisUrl = flags.inline ? undefined : (flags.redisUrl ?? io.env.REDIS_URL);
   let outcome;
-  try {
+  if (redisUrl) {
+    const { enqueueRun } = await import('../../queue/enqueue-run.js');
+    const q = await enqueueRun({ spec, logicalDate, trigger: 'manual', databaseUrl: db.url, redisUrl, fresh: flags.fresh, queueName: io.env.BATCHINFER_QUEUE || undefined });
+    if (!flags.wait) {
+      if (flags.json) print(io.stdout, JSON.stringify(q));
+      else {
+        if (q.note) print(io.stderr, `batchinfer: ${q.note}`);
+        print(io.stdout, `run ${q.run_id} of ${spec.name} for ${logicalDate} ${q.status}: ${q.chunks_queued} of ${q.chunks_total} chunks queued${q.resumed ? ' (resumed)' : ''}; follow it with: batchinfer status ${q.run_id}`);
+      }
+      return q.status === 'failed' ? 1 : 0;
+    }
+    if (!flags.json) print(io.stderr, `batchinfer: queued run ${q.run_id} of ${spec.name} for ${logicalDate}: ${q.chunks_queued} chunks; waiting for workers`);
+    const { followRun } = await import('../../queue/follow-run.js');
+    progress.start();
+    try {
+      outcome = await followRun(db.url, q.run_id, { resumed: q.resumed, onRows: (n) => progress.add(n), signal: io.signal });
+    } finally {
+      progress.stop();
+    }
+  } else try {
     outcome = await runJob({
       spec,
       logicalDate,

@@ -1,0 +1,40 @@
+import os from 'node:os';
+import path from 'node:path';
+import { UsageError } from '../../errors.js';
+import { defaults } from '../../defaults.js';
+import { startQueueWorker } from '../../queue/queue-worker.js';
+import { print, type CommandIO } from '../io.js';
+import { resolveDatabaseUrl } from '../settings.js';
+
+export interface WorkerFlags {
+  concurrency?: string;
+  graceMs?: string;
+  redisUrl?: string;
+  databaseUrl?: string;
+  root?: string;
+}
+
+const whole = (raw: string, what: string, min: number) => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${what} ${raw}: expected a whole number >= ${min}`);
+  return n;
+};
+
+/** batchinfer worker: score queued chunks of any job until SIGTERM/SIGINT (then exit 0 within --grace-ms). */
+export async function workerCommand(flags: WorkerFlags, io: CommandIO): Promise<number> {
+  const redisUrl = flags.redisUrl ?? io.env.REDIS_URL;
+  if (!redisUrl) throw new UsageError('No Redis configured: pass --redis-url or set REDIS_URL (a worker takes chunks from the queue)');
+  const concurrency = flags.concurrency !== undefined ? whole(flags.concurrency, '--concurrency', 1) : os.availableParallelism();
+  const graceMs = flags.graceMs !== undefined ? whole(flags.graceMs, '--grace-ms', 0) : defaults.workerGraceMs;
+  const lockMs = io.env.BATCHINFER_QUEUE_LOCK_MS !== undefined ? whole(io.env.BATCHINFER_QUEUE_LOCK_MS, 'BATCHINFER_QUEUE_LOCK_MS', 1000) : undefined;
+  const root = path.resolve(io.cwd, flags.root ?? io.env.BATCHINFER_ROOT ?? '.');
+  const db = await resolveDatabaseUrl(flags.databaseUrl, io);
+  const log = (e: Record<string, unknown>) => print(io.stdout, JSON.stringify({ time: new Date().toISOString(), ...e }));
+  const worker = await startQueueWorker({ redisUrl, databaseUrl: db.url, concurrency, root, lockMs, log, queueName: io.env.BATCHINFER_QUEUE || undefined });
+  await new Promise<void>((resolve) => {
+    if (io.signal?.aborted) return resolve();
+    io.signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await worker.close(graceMs);
+  return 0;
+}
