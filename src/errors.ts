@@ -22,6 +22,11 @@ export class FinalError extends Error {
   override name = 'FinalError';
 }
 
+/** A service (PostgreSQL, Redis) that can't be reached: transient (retried), and its one line says all (no stack). */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError';
+}
+
 /** `usage`: the user's to fix (exit 2); `final`: fails at once, no retry; `transient`: retry may succeed. */
 export type ErrorClass = 'usage' | 'final' | 'transient';
 

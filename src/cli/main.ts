@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { FinalError, SourceError, UsageError, classifyError, errorMessage } from '../errors.js';
+import { FinalError, SourceError, UnavailableError, UsageError, classifyError, errorMessage } from '../errors.js';
 import { RunBusyError } from '../runs/claim-run.js';
 import type { CommandIO } from './io.js';
 
@@ -31,6 +31,19 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--wait', 'with a queue: follow the run to its end (progress, outcome and exit code as an inline run)')
     .action(async (spec: string, flags) => {
       code = await (await import('./commands/run.js')).runCommand(spec, flags, full);
+    });
+
+  program
+    .command('retry')
+    .description('score again every chunk of a run that is not done (with a queue: re-enqueue them; without: resume here)')
+    .argument('<run-id>', 'the run (see batchinfer runs)')
+    .option('--wait', 'with a queue: follow the run to its end')
+    .option('--json', 'print the outcome as one JSON object')
+    .option('--threads <n>', 'without a queue: scoring threads')
+    .option('--redis-url <url>', 'the queue (env REDIS_URL)')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (id: string, flags) => {
+      code = await (await import('./commands/retry.js')).retryCommand(id, flags, full);
     });
 
   program
@@ -101,7 +114,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     }
     full.stderr.write(`batchinfer: ${errorMessage(err)}\n`);
     // Expected failures (a busy run, a changed model, a lost connection) say all there is in one line.
-    const expected = err instanceof FinalError || err instanceof SourceError || err instanceof RunBusyError || classifyError(err) !== 'transient' || /^cannot connect to PostgreSQL/.test(errorMessage(err));
+    const expected = err instanceof FinalError || err instanceof SourceError || err instanceof RunBusyError || err instanceof UnavailableError || classifyError(err) !== 'transient';
     if (debug) full.stderr.write(`${(err as Error)?.stack}\n`);
     else if (!expected) full.stderr.write('batchinfer: (set DEBUG=1 for the stack trace)\n');
     return 1;

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { defaults } from '../defaults.js';
-import { errorMessage } from '../errors.js';
+import { UnavailableError, errorMessage } from '../errors.js';
 
 export interface ConnectOptions {
   /** shows in pg_stat_activity: "batchinfer <purpose>" */
@@ -37,7 +37,7 @@ export async function connectPg(url: string, opts: ConnectOptions): Promise<pg.C
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    const e = new Error(`cannot connect to PostgreSQL at ${describeServer(url)}: ${errorMessage(err)}`);
+    const e = new UnavailableError(`cannot connect to PostgreSQL at ${describeServer(url)}: ${errorMessage(err)}`);
     (e as { code?: unknown }).code = (err as { code?: unknown }).code ?? 'ECONNREFUSED';
     throw e;
   }

@@ -68,6 +68,12 @@ port.on('message', async (m: ToThread) => {
     traceMemory(`chunk ${m.chunk}: done`);
     post({ type: 'done', outcome });
   } catch (err) {
+    // A context whose connection may be broken (a transient failure) is not reused: the retry opens a fresh one.
+    if (m.runId !== undefined && classifyError(err) === 'transient') {
+      const c = contexts.get(m.runId);
+      contexts.delete(m.runId);
+      if (c) await closeChunkContext(c).catch(() => undefined);
+    }
     post({ type: 'failed', chunk: m.chunk, error: failure(err) });
   }
 });

@@ -1,3 +1,4 @@
+import { UnavailableError } from '../errors.js';
 import { connectPg } from '../db/connect.js';
 import { defaults } from '../defaults.js';
 import { readyRun, replan } from '../execute/prepare-run.js';
@@ -40,10 +41,11 @@ export async function enqueueRun(opts: EnqueueOptions): Promise<Enqueued> {
   const client = await connectPg(opts.databaseUrl, { purpose: 'enqueue', queryTimeoutMs: defaults.dbQueryTimeoutMs });
   const redis = redisConnection(opts.redisUrl);
   const queue = chunkQueue(redis, opts.queueName);
+  queue.on('error', () => undefined); // the ping below reports an unreachable Redis in one line
   try {
     // Fail fast (and with one line) when Redis is not there, before the ledger changes.
     await redis.ping().catch((err: Error) => {
-      throw new Error(`cannot reach Redis at ${redisHost(opts.redisUrl)}: ${err.message}`);
+      throw new UnavailableError(`cannot reach Redis at ${redisHost(opts.redisUrl)}: ${err.message.replace(/Reached the max retries per request limit.*/, 'connection refused or timed out')}`);
     });
     const { want } = await readyRun(client, opts);
     let claim = await claimRun(client, want, { owner: 'queue', fresh: opts.fresh, queued: true });
