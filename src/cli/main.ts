@@ -53,6 +53,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--grace-ms <ms>', 'on SIGTERM, how long chunks in hand may take to commit before they are handed back (default 30000)')
     .option('--redis-url <url>', 'the queue (env REDIS_URL)')
     .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics')
     .option('--root <dir>', 'project root the runs\' model and input paths are relative to (env BATCHINFER_ROOT; default: the working directory)')
     .action(async (flags) => {
       code = await (await import('./commands/worker.js')).workerCommand(flags, full);

@@ -5,7 +5,8 @@ import { defaults } from '../defaults.js';
 import { classifyError, errorMessage } from '../errors.js';
 import { finishRun } from '../runs/finish-run.js';
 import { loadRun, markChunkFailed } from '../runs/ledger.js';
-import { QUEUE_NAME, redisConnection, type ChunkJobData } from './chunk-queue.js';
+import { QUEUE_NAME, chunkQueue, redisConnection, type ChunkJobData } from './chunk-queue.js';
+import { WorkerMetrics } from './worker-metrics.js';
 import { ScoringPool } from './scoring-pool.js';
 
 export interface QueueWorkerOptions {
@@ -20,6 +21,8 @@ export interface QueueWorkerOptions {
   queueName?: string;
   /** one structured event per call (worker start/stop, chunk start/done/failed) */
   log: (event: Record<string, unknown>) => void;
+  /** serve Prometheus metrics on this port */
+  metricsPort?: number;
 }
 
 export interface QueueWorker {
@@ -40,6 +43,13 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
   db.on('error', () => undefined); // an idle connection lost: the next query opens another
   const pool = new ScoringPool({ threads: opts.concurrency, databaseUrl: opts.databaseUrl, root: opts.root, workerName: `worker ${name}` });
   const lockMs = opts.lockMs ?? defaults.queueLockMs;
+
+  const queueName = opts.queueName ?? QUEUE_NAME;
+  const metricsRedis = opts.metricsPort !== undefined ? redisConnection(opts.redisUrl) : undefined;
+  const metricsQueue = metricsRedis ? chunkQueue(metricsRedis, queueName) : undefined;
+  metricsQueue?.on('error', () => undefined);
+  const metrics = new WorkerMetrics(metricsQueue);
+  const metricsServer = opts.metricsPort !== undefined ? await metrics.serve(opts.metricsPort) : undefined;
 
   const maybeFinish = async (runId: number) => {
     const { rows } = await db.query<{ status: string; planned: boolean; cancel_requested: boolean; total: string; ended: string }>(
@@ -77,8 +87,15 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
     }
     const t0 = Date.now();
     opts.log({ event: 'chunk start', run: runId, chunk, attempt, worker: name });
+    metrics.inFlight.inc();
+    const jobName = job.data.job;
     try {
       const outcome = await pool.score(runId, chunk, lastAttempt);
+      metrics.chunkSeconds.observe({ job: jobName, outcome: 'done' }, (Date.now() - t0) / 1000);
+      if (!outcome.skipped) {
+        metrics.rowsScored.inc({ job: jobName }, outcome.rowsScored);
+        metrics.rowsRejected.inc({ job: jobName }, outcome.rowsRejected);
+      }
       opts.log({ event: 'chunk done', run: runId, chunk, attempt, rows: outcome.rowsRead, scored: outcome.rowsScored, rejected: outcome.rowsRejected, skipped: outcome.skipped, ms: Date.now() - t0, worker: name });
       await maybeFinish(runId);
       return outcome;
@@ -86,6 +103,8 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
       const cls = classifyError(err);
       const message = errorMessage(err);
       const final = cls !== 'transient' || lastAttempt;
+      metrics.chunkSeconds.observe({ job: jobName, outcome: 'failed' }, (Date.now() - t0) / 1000);
+      metrics.chunksFailed.inc({ job: jobName, final: String(final) });
       opts.log({ event: 'chunk failed', run: runId, chunk, attempt, final, error: message, ms: Date.now() - t0, worker: name });
       if (final) {
         await markChunkFailed(db as unknown as pg.ClientBase, runId, chunk, `${message} (worker ${name}, attempt ${attempt})`).catch(() => undefined);
@@ -93,10 +112,11 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
       }
       if (cls !== 'transient') throw new UnrecoverableError(`worker ${name}: ${message}`);
       throw err;
+    } finally {
+      metrics.inFlight.dec();
     }
   };
 
-  const queueName = opts.queueName ?? QUEUE_NAME;
   const worker = new Worker<ChunkJobData>(queueName, processor, {
     connection: redisConnection(opts.redisUrl, { blocking: true }),
     concurrency: opts.concurrency,
@@ -108,7 +128,8 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
   worker.on('error', (err) => opts.log({ event: 'worker error', error: errorMessage(err), worker: name }));
   worker.on('stalled', (jobId) => opts.log({ event: 'chunk stalled', job: jobId, worker: name }));
   await worker.waitUntilReady();
-  opts.log({ event: 'worker start', worker: name, concurrency: opts.concurrency, queue: queueName, lock_ms: lockMs });
+  opts.log({ event: 'worker start', worker: name, concurrency: opts.concurrency, queue: queueName, lock_ms: lockMs, metrics_port: opts.metricsPort ?? null });
+  await warnOnEviction(opts.redisUrl, (policy) => opts.log({ event: 'redis warning', worker: name, error: `maxmemory-policy is ${policy}, not noeviction: Redis may evict queued chunk jobs under memory pressure (batchinfer retry <run> recovers them); set maxmemory-policy noeviction` }));
 
   let closing: Promise<void> | undefined;
   return {
@@ -128,9 +149,25 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
           await worker.close(true).catch(() => undefined);
         }
         await db.end().catch(() => undefined);
+        metricsServer?.close();
+        await metricsQueue?.close().catch(() => undefined);
+        metricsRedis?.disconnect();
         opts.log({ event: 'worker stop', worker: name, forced: timedOut });
       })();
       return closing;
     },
   };
+}
+
+/** Queued jobs must not be evicted: warn (once, at start) when Redis may evict keys. */
+async function warnOnEviction(url: string, warn: (policy: string) => void): Promise<void> {
+  const r = redisConnection(url);
+  try {
+    const res = (await r.config('GET', 'maxmemory-policy')) as string[];
+    if (res[1] && res[1] !== 'noeviction') warn(res[1]);
+  } catch {
+    // CONFIG may be disabled (managed Redis): nothing to check
+  } finally {
+    r.disconnect();
+  }
 }

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { UsageError } from '../../errors.js';
 import { defaults } from '../../defaults.js';
 import { startQueueWorker } from '../../queue/queue-worker.js';
-import { print, type CommandIO } from '../io.js';
+import type { CommandIO } from '../io.js';
+import { eventLogger } from '../event-log.js';
 import { resolveDatabaseUrl } from '../settings.js';
 
 export interface WorkerFlags {
@@ -12,6 +13,7 @@ export interface WorkerFlags {
   redisUrl?: string;
   databaseUrl?: string;
   root?: string;
+  metricsPort?: string;
 }
 
 const whole = (raw: string, what: string, min: number) => {
@@ -29,8 +31,9 @@ export async function workerCommand(flags: WorkerFlags, io: CommandIO): Promise<
   const lockMs = io.env.BATCHINFER_QUEUE_LOCK_MS !== undefined ? whole(io.env.BATCHINFER_QUEUE_LOCK_MS, 'BATCHINFER_QUEUE_LOCK_MS', 1000) : undefined;
   const root = path.resolve(io.cwd, flags.root ?? io.env.BATCHINFER_ROOT ?? '.');
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
-  const log = (e: Record<string, unknown>) => print(io.stdout, JSON.stringify({ time: new Date().toISOString(), ...e }));
-  const worker = await startQueueWorker({ redisUrl, databaseUrl: db.url, concurrency, root, lockMs, log, queueName: io.env.BATCHINFER_QUEUE || undefined });
+  const metricsPort = flags.metricsPort !== undefined ? whole(flags.metricsPort, '--metrics-port', 1) : undefined;
+  const log = eventLogger(io.stdout);
+  const worker = await startQueueWorker({ redisUrl, databaseUrl: db.url, concurrency, root, lockMs, log, metricsPort, queueName: io.env.BATCHINFER_QUEUE || undefined });
   await new Promise<void>((resolve) => {
     if (io.signal?.aborted) return resolve();
     io.signal?.addEventListener('abort', () => resolve(), { once: true });
