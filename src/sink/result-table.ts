@@ -169,7 +169,7 @@ function refuseForeign(spec: JobSpec, s: SinkState): void {
   const view = displayName(schema, table + latestViewSuffix);
   if (s.table_kind !== null) {
     if (s.job === null) throw new UsageError(`${at} already exists and was not created by batchinfer (it is not in batchinfer.sinks); batchinfer writes only to tables it creates: pick another table`);
-    if (s.job !== spec.name) throw new UsageError(`${at} belongs to job "${s.job}" (created ${s.created}); pick another table, or drop it first`);
+    if (s.job !== spec.name) throw new UsageError(`${at} belongs to job "${s.job}" (created ${s.created}); pick another table, or drop it first (or, if this is that job under a new file name, set name: ${s.job})`);
     if (s.key_column !== spec.key) throw new UsageError(`${at} was created for key "${s.key_column}" (${s.created}) but this spec's key is "${spec.key}"; write to a new table, or drop it first`);
     if (s.view_kind !== null && s.view_kind !== 'v') throw new UsageError(`${at}: its view name ${view} is taken by something that is not a view; rename or drop ${view}`);
   } else if (s.view_kind !== null) {

@@ -81,7 +81,7 @@ describe('result tables belong to one job', () => {
     const created = (await query<{ d: string }>(ws.db.url, `SELECT to_char(created_at, 'YYYY-MM-DD') AS d FROM batchinfer.sinks`))[0].d;
 
     const otherKey = refused(await run('b.yaml', typedSpec({ name: 'b', key: 'k', sink: { table: 'scores.shared' } })), 'b.yaml');
-    expect(otherKey).toBe(`batchinfer: b.yaml: sink.table: scores.shared belongs to job "a" (created ${created}); pick another table, or drop it first`);
+    expect(otherKey).toBe(`batchinfer: b.yaml: sink.table: scores.shared belongs to job "a" (created ${created}); pick another table, or drop it first (or, if this is that job under a new file name, set name: a)`);
     const otherOutputs = refused(await run('b.yaml', typedSpec({ name: 'b', outputs: { d: { output: 'dbl' } }, sink: { table: 'scores.shared' } })), 'b.yaml');
     expect(otherOutputs).toMatch(/belongs to job "a"/);
     expect(await columnsOf('scores', 'shared')).toEqual(before);
