@@ -2,8 +2,8 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
 import type { JobSpec } from '../spec/job-spec.js';
 
-/** SQL type for each ONNX tensor element type batchinfer can store. */
-const sqlTypes: Record<string, string> = {
+/** SQL type for each ONNX tensor element type batchinfer can store (the one table: the COPY encoder follows the SQL type). */
+export const sqlTypes: Record<string, string> = {
   float32: 'real',
   float64: 'double precision',
   int64: 'bigint',

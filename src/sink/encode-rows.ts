@@ -17,18 +17,15 @@ const enum Kind {
   Str,
 }
 
+/** Binary COPY encoding per SQL column type (model/signature.ts maps ONNX element types to these). */
 const kinds: Record<string, Kind> = {
-  float32: Kind.F32,
-  float64: Kind.F64,
-  int64: Kind.I64,
-  uint32: Kind.I64,
-  int32: Kind.I32,
-  uint16: Kind.I32,
-  int16: Kind.I16,
-  int8: Kind.I16,
-  uint8: Kind.I16,
-  bool: Kind.Bool,
-  string: Kind.Str,
+  real: Kind.F32,
+  'double precision': Kind.F64,
+  bigint: Kind.I64,
+  integer: Kind.I32,
+  smallint: Kind.I16,
+  boolean: Kind.Bool,
+  text: Kind.Str,
 };
 
 interface Column {
@@ -50,7 +47,7 @@ function columnsOf(outputs: OutputColumn[], results: Record<string, Tensor>, n: 
     if (o.index !== undefined && o.index >= stride) throw new UsageError(`outputs.${o.column}.index: ${o.index} is out of range for output "${o.output}" of shape [${t.dims.join(', ')}]; use 0..${stride - 1}`);
     const data = t.data as ArrayLike<unknown>;
     const halves = LITTLE_ENDIAN && data instanceof BigInt64Array ? new Int32Array(data.buffer, data.byteOffset, data.length * 2) : undefined;
-    return { kind: kinds[o.type], data, halves, stride, offset: o.index ?? 0 };
+    return { kind: kinds[o.sqlType], data, halves, stride, offset: o.index ?? 0 };
   });
 }
 

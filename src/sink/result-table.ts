@@ -1,16 +1,16 @@
 import type pg from 'pg';
-import { UsageError } from '../errors.js';
-import type { JobSpec } from '../spec/job-spec.js';
+import { defaults } from '../defaults.js';
+import { UsageError, sqlState } from '../errors.js';
+import { latestViewSuffix, provenanceColumns, type JobSpec } from '../spec/job-spec.js';
 import type { OutputColumn } from '../model/signature.js';
+import { displayName, qualifiedName, quoteIdent } from '../sql/identifiers.js';
+
+export { quoteIdent, qualifiedName as qualified };
 
 export interface ResultColumn {
   name: string;
   sqlType: string;
 }
-
-const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
-export const qualified = (schema: string, table: string) => `${ident(schema)}.${ident(table)}`;
-export const quoteIdent = ident;
 
 /** Columns of the result table in COPY order: key, passthrough, outputs, then provenance. */
 export function resultColumns(spec: JobSpec, outputs: OutputColumn[]): ResultColumn[] {
@@ -28,62 +28,181 @@ export function resultColumns(spec: JobSpec, outputs: OutputColumn[]): ResultCol
 /** Marks the `_latest` view as batchinfer's current definition; a new definition gets a new version. */
 const VIEW_COMMENT = 'batchinfer latest-run view v1';
 
+/** What the catalog and batchinfer.sinks say about a sink, in one read. */
+interface SinkState {
+  /** batchinfer.sinks: the job that owns the table (null: not batchinfer's) */
+  job: string | null;
+  key_column: string | null;
+  created: string | null;
+  /** relkind of the table and of its `_latest` name (null: none) */
+  table_kind: string | null;
+  view_kind: string | null;
+  view_comment: string | null;
+  schema_exists: boolean;
+  /** column name -> SQL type (format_type) */
+  columns: Map<string, string>;
+}
+
+const readState = (client: pg.ClientBase, names: { table: string; view: string; sink: string; schema: string }): Promise<SinkState> =>
+  client
+    .query<Omit<SinkState, 'columns'> & { columns: Record<string, string> | null }>(
+      `SELECT s.job, s.key_column, to_char(s.created_at, 'YYYY-MM-DD') AS created,
+              (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)) AS table_kind,
+              (SELECT relkind FROM pg_class WHERE oid = to_regclass($2)) AS view_kind,
+              obj_description(to_regclass($2), 'pg_class') AS view_comment,
+              EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $4) AS schema_exists,
+              (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod)) FROM pg_attribute a
+                WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+         FROM (SELECT 1) one LEFT JOIN batchinfer.sinks s ON s.result_table = $3`,
+      [names.table, names.view, names.sink, names.schema],
+    )
+    .then(({ rows: [r] }) => ({ ...r, columns: new Map(Object.entries(r.columns ?? {})) })); // a Map: a column may be named "constructor"
+
 /**
- * Create the schema, table (unique on run_id + key) and the `<table>_latest` view when missing. An
- * existing table gains columns a newer spec adds; a column whose type changed is a spec error.
- * When all is in place (every run but the first) this is one read: no lock, and the view is not
- * replaced (that would wait for analysts' queries on it).
+ * Make sure the job's result table (unique on run_id + key) and its `<table>_latest` view are in
+ * place. A result table belongs to the one job that had batchinfer create it (batchinfer.sinks,
+ * written in the CREATE TABLE's transaction): a table of another job, or one batchinfer did not
+ * create, is refused before anything changes. An own table gains the columns a newer spec adds; a
+ * column whose type changed is a spec error. When all is in place (every run but the first) this
+ * is one read: no lock, and the view is not replaced (that would wait for analysts' queries on it).
+ * DDL waits at most defaults.ddlLockTimeoutMs for analysts' open transactions, then fails naming them.
  */
 export async function ensureResultTable(client: pg.ClientBase, spec: JobSpec, columns: ResultColumn[]): Promise<void> {
   const { schema, table } = spec.sink;
-  const name = qualified(schema, table);
-  const sinkName = `${schema}.${table}`;
-  const view = qualified(schema, `${table}_latest`);
-  const now = await client.query<{ name: string; type: string; view_comment: string | null }>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, obj_description(to_regclass($2), 'pg_class') AS view_comment
-       FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-    [name, view],
-  );
-  const have = new Map(now.rows.map((r) => [r.name, r.type]));
-  if (now.rows[0]?.view_comment === VIEW_COMMENT && columns.every((c) => have.get(c.name) === c.sqlType)) return;
+  const names = { table: qualifiedName(schema, table), view: qualifiedName(schema, table + latestViewSuffix), sink: `${schema}.${table}`, schema };
+  const now = await readState(client, names);
+  const inPlace = now.job === spec.name && now.key_column === spec.key && now.table_kind !== null && columns.every((c) => now.columns.get(c.name) === c.sqlType);
+  if (inPlace && now.view_comment === VIEW_COMMENT) return;
+
+  let step = ''; // what the DDL does, for a lock-timeout message
   await client.query('BEGIN');
   try {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`batchinfer.sink:${sinkName}`]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
-    const { rows } = await client.query<{ column_name: string; data_type: string }>(
-      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
-      [schema, table],
-    );
-    if (rows.length === 0) {
-      await client.query(
-        `CREATE TABLE ${name} (\n  ${columns.map((c) => `${ident(c.name)} ${c.sqlType}${c.name === spec.key || ['run_id', 'logical_date', 'model_version', 'scored_at'].includes(c.name) ? ' NOT NULL' : ''}`).join(',\n  ')},\n  PRIMARY KEY (run_id, ${ident(spec.key)})\n)`,
+    // One batchinfer process at a time changes a sink (it waits at most its own lock budget for others' locks).
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`batchinfer.sink:${names.sink}`]);
+    const deadline = Date.now() + defaults.ddlLockTimeoutMs;
+    const s = await readState(client, names);
+    refuseForeign(spec, s);
+    const ddl: string[] = [];
+    let replaceView = s.view_comment !== VIEW_COMMENT;
+    if (s.table_kind === null) {
+      step = `create ${displayName(schema, table)}`;
+      if (!s.schema_exists) ddl.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+      const notNull = new Set<string>([spec.key, ...provenanceColumns]);
+      ddl.push(
+        `CREATE TABLE ${names.table} (\n  ${columns.map((c) => `${quoteIdent(c.name)} ${c.sqlType}${notNull.has(c.name) ? ' NOT NULL' : ''}`).join(',\n  ')},\n  PRIMARY KEY (run_id, ${quoteIdent(spec.key)})\n)`,
+        `COMMENT ON TABLE ${names.table} IS ${literal(`Predictions of batchinfer job ${spec.name}; one row per (run_id, ${spec.key}). ${table}${latestViewSuffix} shows the newest succeeded run per logical_date.`)}`,
+        // Owned from the moment it exists; a row left by a table since dropped ("drop it first") is taken over.
+        `INSERT INTO batchinfer.sinks (result_table, job, key_column) VALUES (${literal(names.sink)}, ${literal(spec.name)}, ${literal(spec.key)})
+         ON CONFLICT (result_table) DO UPDATE SET job = excluded.job, key_column = excluded.key_column, created_at = now()`,
       );
-      await client.query(`COMMENT ON TABLE ${name} IS ${literal(`Predictions of batchinfer job ${spec.name}; one row per (run_id, ${spec.key}). ${table}_latest shows the newest succeeded run per logical_date.`)}`);
+      replaceView = true;
     } else {
-      const have = new Map(rows.map((r) => [r.column_name, r.data_type]));
       const problems: string[] = [];
+      const missing: ResultColumn[] = [];
       for (const c of columns) {
-        const t = have.get(c.name);
-        if (t === undefined) await client.query(`ALTER TABLE ${name} ADD COLUMN ${ident(c.name)} ${c.sqlType}`);
+        const t = s.columns.get(c.name);
+        if (t === undefined) missing.push(c);
         else if (t !== c.sqlType)
-          problems.push(`${spec.specLabel}: sink.table: column "${c.name}" of ${sinkName} is ${t} but this job writes ${c.sqlType}; write to a new table or migrate the column`);
+          problems.push(`${spec.specLabel}: sink.table: column "${c.name}" of ${displayName(schema, table)} is ${t} but this job writes ${c.sqlType}; write to a new table or migrate the column`);
       }
       if (problems.length) throw new UsageError(problems.join('\n'));
+      if (missing.length) {
+        step = `add column${missing.length > 1 ? 's' : ''} ${missing.map((c) => c.name).join(', ')} to ${displayName(schema, table)}`;
+        // One statement: the table's exclusive lock is taken once.
+        ddl.push(`ALTER TABLE ${names.table} ${missing.map((c) => `ADD COLUMN ${quoteIdent(c.name)} ${c.sqlType}`).join(', ')}`);
+        replaceView = true; // the view's t.* was expanded when it was made: new columns need a new definition
+      }
     }
-    await client.query(
-      `CREATE OR REPLACE VIEW ${view} AS
-SELECT t.* FROM ${name} t
+    if (replaceView) {
+      step ||= `replace the view ${displayName(schema, table + latestViewSuffix)}`;
+      ddl.push(
+        `CREATE OR REPLACE VIEW ${names.view} AS
+SELECT t.* FROM ${names.table} t
 WHERE t.run_id IN (
   SELECT DISTINCT ON (r.logical_date) r.run_id FROM batchinfer.runs r
-  WHERE r.result_table = ${literal(sinkName)} AND r.status = 'succeeded'
+  WHERE r.result_table = ${literal(names.sink)} AND r.status = 'succeeded'
   ORDER BY r.logical_date, r.finished_at DESC, r.run_id DESC)`,
-    );
-    await client.query(`COMMENT ON VIEW ${view} IS ${literal(VIEW_COMMENT)}`);
+        `COMMENT ON VIEW ${names.view} IS ${literal(VIEW_COMMENT)}`,
+      );
+    }
+    await inShortLockAttempts(client, deadline, ddl);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
+    if (sqlState(err) === '55P03') throw await lockTimeoutError(client, spec, names, step, err);
     throw err;
   }
+}
+
+/** Each attempt waits at most this long for its locks: every new reader of the table queues behind a waiting ALTER meanwhile. */
+const lockAttemptMs = 200;
+/** Pause between attempts, in which the readers that queued behind the last one go ahead. */
+const lockRetryPauseMs = 300;
+
+/**
+ * Run the DDL statements as one unit that waits for its locks in short attempts until `deadline`.
+ * A failed attempt rolls back to its savepoint, which also releases the locks it got: holding the
+ * table while waiting for the view would block its readers, or deadlock with one that read the view
+ * first (a view's readers lock the view, then the table).
+ */
+async function inShortLockAttempts(client: pg.ClientBase, deadline: number, statements: string[]): Promise<void> {
+  if (statements.length === 0) return;
+  for (;;) {
+    await client.query('SAVEPOINT batchinfer_ddl');
+    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.min(lockAttemptMs, deadline - Date.now()))}`);
+    try {
+      for (const sql of statements) await client.query(sql);
+      await client.query('RELEASE SAVEPOINT batchinfer_ddl');
+      return;
+    } catch (err) {
+      if (sqlState(err) !== '55P03' || Date.now() + lockRetryPauseMs >= deadline) throw err;
+      await client.query('ROLLBACK TO SAVEPOINT batchinfer_ddl');
+      await new Promise((resolve) => setTimeout(resolve, lockRetryPauseMs));
+    }
+  }
+}
+
+/** A sink this job may not write: another job's table, a table batchinfer did not create, a `_latest` name taken. */
+function refuseForeign(spec: JobSpec, s: SinkState): void {
+  const { schema, table } = spec.sink;
+  const at = `${spec.specLabel}: sink.table: ${displayName(schema, table)}`;
+  const view = displayName(schema, table + latestViewSuffix);
+  if (s.table_kind !== null) {
+    if (s.job === null) throw new UsageError(`${at} already exists and was not created by batchinfer (it is not in batchinfer.sinks); batchinfer writes only to tables it creates: pick another table`);
+    if (s.job !== spec.name) throw new UsageError(`${at} belongs to job "${s.job}" (created ${s.created}); pick another table, or drop it first (or, if this is that job under a new file name, set name: ${s.job})`);
+    if (s.key_column !== spec.key) throw new UsageError(`${at} was created for key "${s.key_column}" (${s.created}) but this spec's key is "${spec.key}"; write to a new table, or drop it first`);
+    if (s.view_kind !== null && s.view_kind !== 'v') throw new UsageError(`${at}: its view name ${view} is taken by something that is not a view; rename or drop ${view}`);
+  } else if (s.view_kind !== null) {
+    throw new UsageError(`${at}: its view name ${view} is already taken by a relation batchinfer did not create; pick another table, or rename or drop ${view}`);
+  }
+}
+
+/** Who holds the locks the DDL waited for, from the catalog (after the wait: pg_blocking_pids of a session no longer waiting is empty). */
+async function lockTimeoutError(client: pg.ClientBase, spec: JobSpec, names: { table: string; view: string }, step: string, cause: unknown): Promise<Error> {
+  const { rows } = await client
+    .query<{ pid: number; usename: string | null; application_name: string | null; state: string | null; query_start: Date | null; query: string | null }>(
+      `SELECT a.pid, a.usename, a.application_name, a.state, a.query_start, left(a.query, 60) AS query
+         FROM pg_stat_activity a
+        WHERE a.pid IN (SELECT l.pid FROM pg_locks l
+                         WHERE l.locktype = 'relation' AND l.relation IN (to_regclass($1), to_regclass($2))
+                           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.pid <> pg_backend_pid())
+        ORDER BY a.query_start NULLS LAST, a.pid`,
+      [names.table, names.view],
+    )
+    .catch(() => ({ rows: [] }));
+  const who = rows.length
+    ? `held by ${rows
+        .map((r) => `pid ${r.pid} (user ${r.usename ?? '?'}, application "${r.application_name ?? ''}", ${r.state ?? 'unknown state'}, query started ${r.query_start?.toISOString() ?? '?'}: "${(r.query ?? '').replace(/\s+/g, ' ')}")`)
+        .join(', ')}`
+    : 'held by a session that has since ended';
+  const pids = rows.map((r) => r.pid).join(', ');
+  const e = new Error(
+    `${spec.specLabel}: sink.table: could not ${step || `change ${displayName(spec.sink.schema, spec.sink.table)}`} within ${defaults.ddlLockTimeoutMs} ms: the lock is ${who}; ` +
+      `ask them to end their transaction${pids ? ` (or SELECT pg_terminate_backend(pid) for ${pids})` : ''}, then run again`,
+    { cause },
+  );
+  (e as { code?: string }).code = '55P03'; // still a lock timeout: classed transient (a later retry may succeed)
+  return e;
 }
 
 function literal(s: string): string {

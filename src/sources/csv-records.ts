@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Reject, RowBatch } from './source.js';
 import type { RowLayout } from './row-layout.js';
-import { badNumberReason, parseNumber, scanNumber, scanned } from './parse-number.js';
+import { badNumberReason, decimalText, parseNumber, scanNumber, scanned } from './parse-number.js';
 import { FastRole, fastPlan, fastRecord, type FastPlan } from './csv-fast-record.js';
 import { parseBigintKey, type Key, type SeenKeys } from './keys.js';
 
@@ -254,7 +254,7 @@ export class CsvRecordParser {
       let v = escaped ? Number.NaN : parseNumber(buf, fs, fe);
       if (escaped) {
         const t = this.text(buf, fs, fe, true).trim();
-        if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) v = Number(t);
+        if (decimalText.test(t)) v = Number(t);
       }
       if (fe === fs || Number.isNaN(v) || !Number.isFinite(Math.fround(v))) {
         this.reason = badNumberReason(this.text(buf, fs, fe, escaped), layout.names[fi]);

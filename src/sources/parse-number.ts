@@ -56,10 +56,13 @@ export function parseNumber(buf: Uint8Array, start: number, end: number): number
   return neg ? -v : v;
 }
 
+/** A plain decimal, e.g. -1.5e3 or .5: what a feature's text may be (no hex, no "Infinity"). */
+export const decimalText = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /** Text with surrounding spaces, or anything odd: strict decimal syntax only (no hex, no "Infinity"). */
 function slowPath(buf: Uint8Array, start: number, end: number): number {
   const text = latin1(buf, start, end).trim();
-  return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
+  return decimalText.test(text) ? Number(text) : NaN;
 }
 
 function latin1(buf: Uint8Array, start: number, end: number): string {
@@ -73,7 +76,7 @@ export function badNumberReason(text: string, column: string): string {
   const t = text.trim();
   if (t === '') return `empty value in column "${column}"`;
   if (/^[+-]?(nan|inf|infinity)$/i.test(t)) return `non-finite value "${t}" in column "${column}"`;
-  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return `value "${t}" in column "${column}" overflows float32`;
+  if (decimalText.test(t)) return `value "${t}" in column "${column}" overflows float32`;
   return `non-numeric value "${t.length > 40 ? t.slice(0, 40) + '…' : t}" in column "${column}"`;
 }
 

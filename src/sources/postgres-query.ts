@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { templateVariable } from '../spec/template.js';
 
 /**
  * Template variables in a source query are bound, never spliced: each {{name}} becomes a read of a
@@ -9,7 +10,7 @@ const varTypes: Record<string, string> = { ds: 'date', ds_nodash: 'text' };
 
 export function bindTemplate(query: string, where: string): { sql: string; names: string[] } {
   const names = new Set<string>();
-  const sql = query.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_, name: string) => {
+  const sql = query.replace(templateVariable, (_, name: string) => {
     const type = varTypes[name];
     if (!type) throw new UsageError(`${where}: unknown template variable {{${name}}}; known: ${Object.keys(varTypes).map((v) => `{{${v}}}`).join(', ')}`);
     names.add(name);
@@ -28,4 +29,4 @@ export function settingsStatement(vars: Record<string, string>, extra: Record<st
   };
 }
 
-export const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
+export { quoteIdent as ident } from '../sql/identifiers.js';

@@ -41,3 +41,6 @@ export interface JobSpec {
 
 /** Columns batchinfer adds to every result row; a spec can't use these names. */
 export const provenanceColumns = ['run_id', 'logical_date', 'model_version', 'scored_at'] as const;
+
+/** The view showing the newest succeeded run per logical date is named after the result table plus this. */
+export const latestViewSuffix = '_latest';

@@ -54,6 +54,8 @@ function formatIssue(issue: z.core.$ZodIssue): string {
       })
       .join('\n' + '');
   }
+  // A bad record key (an output column name): its own checks say what is wrong, not "Invalid key in record".
+  if (issue.code === 'invalid_key') return `${formatPath(issue.path)}: ${issue.issues.map((i) => i.message).join('; ')}`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return `${formatPath(issue.path)}: is required (expected ${issue.expected})`;
   return `${formatPath(issue.path)}: ${issue.message}`;
 }

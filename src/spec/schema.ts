@@ -1,10 +1,35 @@
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
 import { defaults } from '../defaults.js';
+import { identifierBytes, maxIdentifierBytes, plainIdentifier, plainIdentifierRule } from '../sql/identifiers.js';
+import { latestViewSuffix } from './job-spec.js';
 
-const identifier = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain SQL identifier (letters, digits, _; not starting with a digit)');
+/** A source column the spec reads (a CSV header or a query's column). */
+const identifier = z.string().regex(plainIdentifier, `must be a plain SQL identifier (${plainIdentifierRule})`);
+
+/** A name that becomes a result-table column: longer than PostgreSQL keeps, it would work once and break every later run. */
+const columnName = identifier.superRefine((name, ctx) => {
+  const bytes = identifierBytes(name);
+  if (bytes > maxIdentifierBytes) ctx.addIssue({ code: 'custom', message: `"${name.slice(0, 20)}…" is ${bytes} bytes; PostgreSQL keeps only the first ${maxIdentifierBytes} bytes of a name: shorten it` });
+});
+
+/** schema.table of the result table: plain names, short enough for its `_latest` view, outside schemas that are not the user's. */
+const sinkTable = z.string().superRefine((text, ctx) => {
+  const parts = text.split('.');
+  if (parts.length !== 2 || !parts.every((p) => plainIdentifier.test(p))) {
+    ctx.addIssue({ code: 'custom', message: 'must be schema.table (plain identifiers)' });
+    return;
+  }
+  const [schema, table] = parts;
+  const problem = (message: string) => ctx.addIssue({ code: 'custom', message });
+  const lower = schema.toLowerCase();
+  if (lower === 'batchinfer') problem(`schema "${schema}" holds batchinfer's own ledger; write results to another schema, e.g. scores.${table}`);
+  else if (lower.startsWith('pg_') || lower === 'information_schema') problem(`schema "${schema}" belongs to PostgreSQL; write results to another schema, e.g. scores.${table}`);
+  if (identifierBytes(schema) > maxIdentifierBytes) problem(`schema name is ${identifierBytes(schema)} bytes; PostgreSQL keeps only the first ${maxIdentifierBytes} bytes of a name: shorten it`);
+  const maxTable = maxIdentifierBytes - latestViewSuffix.length;
+  if (identifierBytes(table) > maxTable)
+    problem(`table name is ${identifierBytes(table)} bytes; its view ${table.slice(0, 12)}…${latestViewSuffix} must fit PostgreSQL's ${maxIdentifierBytes}-byte names: shorten it to at most ${maxTable} bytes`);
+});
 
 const timezone = z.string().refine((tz) => {
   try {
@@ -44,7 +69,7 @@ export const rawSpecSchema = z.strictObject({
     })
     .refine((s) => (s.csv ? 1 : 0) + (s.postgres ? 1 : 0) === 1, 'needs exactly one of csv | postgres')
     .describe('where rows come from'),
-  key: identifier.describe('column identifying a row; unique per run'),
+  key: columnName.describe('column identifying a row; unique per run'),
   key_type: z.enum(['text', 'bigint']).default(defaults.keyType).describe('SQL type of the key column in the result table (default text)'),
   inputs: z
     .record(z.string().min(1), z.array(identifier).min(1))
@@ -52,7 +77,7 @@ export const rawSpecSchema = z.strictObject({
     .describe('model input name -> source columns, in tensor order'),
   outputs: z
     .record(
-      identifier,
+      columnName,
       z.strictObject({
         output: z.string().min(1).describe('model output name'),
         index: z.number().int().min(0).optional().describe('position along the last axis; omit for outputs with one value per row'),
@@ -60,13 +85,10 @@ export const rawSpecSchema = z.strictObject({
     )
     .refine((r) => Object.keys(r).length > 0, 'needs at least one result column')
     .describe('result column -> model output'),
-  passthrough: z.array(identifier).default([]).describe('source columns copied to each result row as text'),
+  passthrough: z.array(columnName).default([]).describe('source columns copied to each result row as text'),
   sink: z
     .strictObject({
-      table: z
-        .string()
-        .regex(/^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/, 'must be schema.table (plain identifiers)')
-        .describe('result table, schema-qualified; created when missing'),
+      table: sinkTable.describe('result table, schema-qualified; created when missing, and written by this job only'),
     })
     .describe('where predictions go'),
   batch_size: z.number().int().min(1).max(1_000_000).default(defaults.batchSize).describe('rows per session.run'),

@@ -5,9 +5,12 @@ export function templateVars(logicalDate: string): Record<string, string> {
   return { ds: logicalDate, ds_nodash: logicalDate.replaceAll('-', '') };
 }
 
+/** A {{name}} in a path or query (global: use with replace, which starts over every call). */
+export const templateVariable = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
 /** Replace {{name}} in text; an unknown variable is a spec error naming it. */
 export function renderTemplate(text: string, vars: Record<string, string>, where: string): string {
-  return text.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_, name: string) => {
+  return text.replace(templateVariable, (_, name: string) => {
     if (!(name in vars)) throw new UsageError(`${where}: unknown template variable {{${name}}}; known: ${Object.keys(vars).map((v) => `{{${v}}}`).join(', ')}`);
     return vars[name];
   });

@@ -1,4 +1,6 @@
 import { loadSpec } from '../../spec/load-spec.js';
+import { latestViewSuffix } from '../../spec/job-spec.js';
+import { displayName } from '../../sql/identifiers.js';
 import { parseLogicalDate, todayUtc } from '../../spec/template.js';
 import { runJob } from '../../execute/run-job.js';
 import { print, type CommandIO } from '../io.js';
@@ -73,7 +75,7 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
     print(io.stdout, `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected in ${o.duration_s}s (${rate} rows/s)`);
     if (o.error) print(io.stdout, `error: ${o.error}`);
     if (o.rows_rejected > 0) print(io.stdout, `rejects: SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = ${o.run_id} ORDER BY chunk, line;`);
-    if (o.status === 'succeeded') print(io.stdout, `results: SELECT * FROM ${o.result_table} WHERE run_id = ${o.run_id};  (newest per date: ${o.result_table}_latest)${db.embedded ? `\n  psql "$(npx batchinfer db url)"` : ''}`);
+    if (o.status === 'succeeded') print(io.stdout, `results: SELECT * FROM ${displayName(spec.sink.schema, spec.sink.table)} WHERE run_id = ${o.run_id};  (newest per date: ${displayName(spec.sink.schema, spec.sink.table + latestViewSuffix)})${db.embedded ? `\n  psql "$(npx batchinfer db url)"` : ''}`);
   }
   return outcome.status === 'succeeded' ? 0 : 1;
 }
