@@ -112,7 +112,7 @@ describe('the queue', () => {
     const chunks = await chunkAttempts(runId);
     expect(chunks).toHaveLength(ROWS / 10_000);
     expect(chunks.some((c) => c.attempts > 1)).toBe(true);
-  }));
+  }), 240_000);
 
   it('every Redis client connection killed mid-run: the run completes with exact counts', ws.track(async () => {
     if (!haveRedis) return;
@@ -129,7 +129,7 @@ describe('the queue', () => {
     }
     await waitForEnd(runId);
     await expectExact('scores.redkill', runId);
-  }));
+  }), 240_000);
 
   it("the workers' Postgres connections terminated mid-COPY: the chunk is retried and the run completes with exact counts", ws.track(async () => {
     if (!haveRedis) return;
@@ -144,7 +144,7 @@ describe('the queue', () => {
     await waitForEnd(runId);
     await expectExact('scores.pgkill', runId);
     expect((await chunkAttempts(runId)).some((c) => c.attempts > 1)).toBe(true);
-  }));
+  }), 240_000);
 
   it('Redis loses the queue mid-run: batchinfer retry completes the run with exact counts', ws.track(async () => {
     if (!haveRedis) return;
@@ -159,7 +159,7 @@ describe('the queue', () => {
     const r = await runCli(['retry', String(runId), '--wait', '--json'], { env, cwd: ws.tmp.dir, timeoutMs: 120_000 });
     expect(r.code, r.stderr + r.stdout).toBe(0);
     await expectExact('scores.lost', runId);
-  }));
+  }), 240_000);
 
   it('a chunk that always fails ends the run failed after its attempts, other chunks intact; retry after the fix succeeds', ws.track(async () => {
     if (!haveRedis) return;
@@ -179,7 +179,7 @@ describe('the queue', () => {
     const r = await runCli(['retry', String(runId), '--wait'], { env, cwd: ws.tmp.dir, timeoutMs: 120_000 });
     expect(r.code, r.stderr + r.stdout).toBe(0);
     await expectExact('scores.broken', runId);
-  }));
+  }), 240_000);
 
   it("a chunk that takes longer than the worker's lock is scored once: attempts 1, no stalled event", ws.track(async () => {
     if (!haveRedis) return;
@@ -191,7 +191,7 @@ describe('the queue', () => {
     await expectExact('scores.longchunk', runId);
     expect((await chunkAttempts(runId)).map((c) => c.attempts)).toEqual([1, 1]);
     expect(w.events.filter((e) => e.event === 'chunk stalled')).toEqual([]);
-  }));
+  }), 240_000);
 
   it("two workers with different model files: the mismatching one fails its chunk with both sha256s, and no row from it lands", ws.track(async () => {
     if (!haveRedis) return;
@@ -217,7 +217,7 @@ describe('the queue', () => {
     const r = await runCli(['retry', String(runId), '--wait'], { env, cwd: ws.tmp.dir, timeoutMs: 120_000 });
     expect(r.code, r.stderr + r.stdout).toBe(0);
     await expectExact('scores.twomodels', runId);
-  }));
+  }), 240_000);
 
   it('SIGTERM during a run: the worker exits 0 within its grace period and the run completes on the remaining workers', ws.track(async () => {
     if (!haveRedis) return;
@@ -235,7 +235,7 @@ describe('the queue', () => {
     expect(a.events.some((e) => e.event === 'worker stop' && e.forced === false)).toBe(true);
     await waitForEnd(runId);
     await expectExact('scores.sigterm', runId);
-  }));
+  }), 240_000);
 
   it('run --wait with a queue: progress, outcome and exit code as an inline run; REDIS_URL unreachable fails within 10 s with one line', ws.track(async () => {
     if (!haveRedis) return;
@@ -250,5 +250,5 @@ describe('the queue', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/cannot reach Redis at 127\.0\.0\.1:1/);
-  }));
+  }), 240_000);
 });

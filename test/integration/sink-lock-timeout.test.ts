@@ -61,7 +61,7 @@ describe('result-table DDL and analysts', () => {
         poll(() => reader.query('SELECT count(*) FROM scores.locked')),
         poll(() => analyst.query('SELECT count(*) FROM scores.locked')),
         poll(async () => {
-          const waits = await monitor.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'batchinfer plan' AND wait_event_type = 'Lock'`);
+          const waits = await monitor.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'batchinfer run owner' AND wait_event_type = 'Lock'`);
           sawWait ||= waits.rowCount! > 0;
         }),
       ]);
