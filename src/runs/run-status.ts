@@ -185,24 +185,29 @@ export async function isStale(client: pg.ClientBase, run: { run_id: number; stat
 }
 
 /**
- * Throughput over the chunks finished in the last RATE_WINDOW_S before the latest finish (from the
- * first start among them, so parallel chunks count once), and the time left for the rows of the
- * chunks not done yet (their planned rows; a chunk without a count is taken as an average done one).
+ * Throughput from the done chunks' finish times: the rows of the chunks finished in the RATE_WINDOW_S
+ * before the latest finish (a resumed run's old chunks drop out), after the first of them, over the
+ * time between the first and the last finish. With one finish only: its rows since it started, up to
+ * now. Then the time left for the chunks not done (their planned rows; a chunk without a count is
+ * taken as an average done one).
  */
 async function progress(client: pg.ClientBase, runId: number): Promise<{ rows_per_s: number | null; eta_s: number | null }> {
-  const { rows } = await client.query<{ rows: string | null; span_s: number | null; left_rows: string | null; left_unknown: string; avg_rows: number | null }>(
+  const { rows } = await client.query<{ n: string; rows: string | null; first_rows: string | null; span_s: number | null; since_start_s: number | null; left_rows: string | null; left_unknown: string; avg_rows: number | null }>(
     `WITH done AS (SELECT started_at, finished_at, rows_read FROM batchinfer.chunks WHERE run_id = $1 AND status = 'done'),
-          recent AS (SELECT * FROM done WHERE finished_at >= (SELECT max(finished_at) FROM done) - make_interval(secs => $2))
-     SELECT (SELECT sum(rows_read) FROM recent) AS rows,
-            (SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8 FROM recent) AS span_s,
+          recent AS (SELECT * FROM done WHERE finished_at >= (SELECT max(finished_at) FROM done) - make_interval(secs => $2)),
+          first AS (SELECT rows_read FROM recent ORDER BY finished_at LIMIT 1)
+     SELECT (SELECT count(*) FROM recent) AS n, (SELECT sum(rows_read) FROM recent) AS rows, (SELECT rows_read FROM first) AS first_rows,
+            (SELECT extract(epoch FROM max(finished_at) - min(finished_at))::float8 FROM recent) AS span_s,
+            (SELECT extract(epoch FROM now() - min(started_at))::float8 FROM recent) AS since_start_s,
             (SELECT avg(rows_read)::float8 FROM done) AS avg_rows,
             sum(planned_rows) AS left_rows, count(*) FILTER (WHERE planned_rows IS NULL) AS left_unknown
        FROM batchinfer.chunks WHERE run_id = $1 AND status <> 'done'`,
     [runId, RATE_WINDOW_S],
   );
   const p = rows[0];
-  const rate = p.rows !== null && p.span_s ? Number(p.rows) / p.span_s : null;
-  if (rate === null || rate <= 0) return { rows_per_s: null, eta_s: null };
+  const rate =
+    Number(p.n) >= 2 && p.span_s ? (Number(p.rows) - Number(p.first_rows)) / p.span_s : Number(p.n) >= 1 && p.since_start_s ? Number(p.rows) / p.since_start_s : null;
+  if (rate === null || !(rate > 0)) return { rows_per_s: null, eta_s: null };
   const left = Number(p.left_rows ?? 0) + Number(p.left_unknown) * (p.avg_rows ?? 0);
   return { rows_per_s: Math.round(rate), eta_s: Math.round(left / rate) };
 }
