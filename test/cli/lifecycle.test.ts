@@ -12,7 +12,7 @@ import { dropWithin, stackFrame, testWorkspace, typedModel, typedSpec, writeSpec
 const ws = testWorkspace('lifecycle');
 const ROWS = 1200;
 let cli: (args: string[]) => Promise<CliResult>;
-const ids = { ok: 0, failed: 0, other: 0 };
+const ids = { ok: 0, failed: 0, other: 0, broken: 0 };
 
 beforeAll(async () => {
   cli = (args) => runCli(args, { cwd: ws.tmp.dir, env: { DATABASE_URL: ws.db.url, DEBUG: undefined }, timeoutMs: 30_000 });
@@ -21,13 +21,17 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(ws.tmp.dir, 'data-2026-05-02.csv'), ['id,a,b,c', ...rows(ROWS), `${ROWS},oops,1,1`].join('\n') + '\n');
   writeSpec(ws.tmp.dir, 'typed.yaml', typedSpec({ source: { csv: { path: 'data-{{ds}}.csv' } }, chunk_rows: 500, model: { path: typedModel, version: 'v7' } }));
   writeSpec(ws.tmp.dir, 'other.yaml', typedSpec({ name: 'other-job', source: { csv: { path: 'data-{{ds}}.csv' } }, sink: { table: 'scores.other' } }));
+  // A query that fails in the chunk holding id 150 (the planner's pass over the keys does not compute c).
+  await query(ws.db.url, 'CREATE TABLE public.feats AS SELECT i AS id, (i % 7)::float8 AS a FROM generate_series(1, 300) i');
+  writeSpec(ws.tmp.dir, 'broken.yaml', typedSpec({ name: 'broken', source: { postgres: { query: 'SELECT id, a, a AS b, 1.0 / (id - 150) AS c FROM public.feats' } }, key_type: 'bigint', sink: { table: 'scores.broken' }, chunk_rows: 100 }));
   const made = [
     await cli(['run', 'typed.yaml', '--date', '2026-05-01', '--threads', '1', '--json']),
     await cli(['run', 'typed.yaml', '--date', '2026-05-02', '--threads', '1', '--json']),
     await cli(['run', 'other.yaml', '--date', '2026-05-01', '--threads', '1', '--json']),
+    await cli(['run', 'broken.yaml', '--date', '2026-05-01', '--threads', '1', '--json']),
   ];
-  expect(made.map((r) => r.code), made.map((r) => r.stderr).join('\n')).toEqual([0, 1, 0]);
-  [ids.ok, ids.failed, ids.other] = made.map((r) => (JSON.parse(r.stdout) as { run_id: number }).run_id);
+  expect(made.map((r) => r.code), made.map((r) => r.stderr).join('\n')).toEqual([0, 1, 0, 1]);
+  [ids.ok, ids.failed, ids.other, ids.broken] = made.map((r) => (JSON.parse(r.stdout) as { run_id: number }).run_id);
 });
 
 /** The output of a command that must succeed quietly. */
@@ -85,6 +89,16 @@ describe('batchinfer status / runs / cancel over finished runs', () => {
     expect(out).toMatch(new RegExp(`^rejects +SELECT .* FROM batchinfer.rejects WHERE run_id = ${ids.failed}`, 'm'));
   }));
 
+  it('status <id> of a run whose chunk failed: chunks done/failed/total and the failed chunk\'s error', ws.track(async () => {
+    const out = await ok(['status', String(ids.broken)]);
+    expect(out).toMatch(/^status +failed$/m);
+    expect(out).toMatch(/^chunks +1 of 3 done, 1 failed$/m);
+    expect(out).toMatch(/^error +2 of 3 chunks not done; chunk 1: broken\.yaml: source\.postgres\.query: division by zero$/m);
+    expect(out).toMatch(/^chunk 1 +broken\.yaml: source\.postgres\.query: division by zero$/m);
+    const s = JSON.parse(await ok(['status', String(ids.broken), '--json']));
+    expect(s).toMatchObject({ status: 'failed', chunks_total: 3, chunks_done: 1, chunks_failed: 1, rows_read: 100, chunk_errors: [{ chunk: 1, error: 'broken.yaml: source.postgres.query: division by zero' }] });
+  }));
+
   it('status <id> --json: one object with the run\'s recorded counts', ws.track(async () => {
     const s = JSON.parse(await ok(['status', String(ids.failed), '--json']));
     expect(s).toMatchObject({
@@ -117,35 +131,36 @@ describe('batchinfer status / runs / cancel over finished runs', () => {
   it('status without a run id: the newest run of each job, one aligned line each; --json: an array', ws.track(async () => {
     const out = await ok(['status']);
     const lines = out.trimEnd().split('\n');
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(4);
     expectAligned(out, ['JOB', 'RUN', 'DATE', 'TRIGGER', 'STATUS', 'CHUNKS', 'ROWS', 'REJECTS', 'DURATION']);
-    expect(lines[1]).toMatch(new RegExp(`^other-job +${ids.other} +2026-05-01 +manual +succeeded +1/1 +1,200 +0 `));
-    expect(lines[2]).toMatch(new RegExp(`^typed-job +${ids.failed} +2026-05-02 +manual +failed +3/3 +1,201 +1 `));
+    expect(lines[1]).toMatch(new RegExp(`^broken +${ids.broken} +2026-05-01 +manual +failed +1/3 +100 +0 `));
+    expect(lines[2]).toMatch(new RegExp(`^other-job +${ids.other} +2026-05-01 +manual +succeeded +1/1 +1,200 +0 `));
+    expect(lines[3]).toMatch(new RegExp(`^typed-job +${ids.failed} +2026-05-02 +manual +failed +3/3 +1,201 +1 `));
     const all = JSON.parse(await ok(['status', '--json'])) as { run_id: number; job: string; stale: boolean }[];
-    expect(all.map((r) => [r.job, r.run_id, r.stale])).toEqual([['other-job', ids.other, false], ['typed-job', ids.failed, false]]);
+    expect(all.map((r) => [r.job, r.run_id, r.stale])).toEqual([['broken', ids.broken, false], ['other-job', ids.other, false], ['typed-job', ids.failed, false]]);
   }));
 
   it('runs: history newest first with rows, rejects, duration and model version; --job, --status, --limit filter', ws.track(async () => {
     const out = await ok(['runs']);
     expectAligned(out, ['RUN', 'JOB', 'DATE', 'TRIGGER', 'STATUS', 'ROWS', 'REJECTS', 'DURATION', 'MODEL']);
     const lines = out.trimEnd().split('\n').slice(1);
-    expect(lines.map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual([ids.other, ids.failed, ids.ok]);
-    expect(lines[1]).toMatch(new RegExp(`^ *${ids.failed} +typed-job +2026-05-02 +manual +failed +1,201 +1 +[\\d.]+s +v7$`));
-    expect(lines[0]).toMatch(/ other-job .* [0-9a-f]{12}$/); // no version in the spec: the model's sha256 prefix
+    expect(lines.map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual([ids.broken, ids.other, ids.failed, ids.ok]);
+    expect(lines[2]).toMatch(new RegExp(`^ *${ids.failed} +typed-job +2026-05-02 +manual +failed +1,201 +1 +[\\d.]+s +v7$`));
+    expect(lines[1]).toMatch(/ other-job .* [0-9a-f]{12}$/); // no version in the spec: the model's sha256 prefix
 
     const only = (args: string[]) => ok(['runs', ...args, '--json']).then((o) => (JSON.parse(o) as { run_id: number }[]).map((r) => r.run_id));
     expect(await only(['--job', 'typed-job'])).toEqual([ids.failed, ids.ok]);
-    expect(await only(['--status', 'failed'])).toEqual([ids.failed]);
-    expect(await only(['--limit', '1'])).toEqual([ids.other]);
+    expect(await only(['--status', 'failed'])).toEqual([ids.broken, ids.failed]);
+    expect(await only(['--limit', '1'])).toEqual([ids.broken]);
     expect(await only(['--job', 'nope'])).toEqual([]);
     expect(await ok(['runs', '--job', 'nope'])).toBe('no runs match (job nope)\n');
   }));
 
   it('runs --json: an array of run objects', ws.track(async () => {
     const runs = JSON.parse(await ok(['runs', '--json'])) as Record<string, unknown>[];
-    expect(runs).toHaveLength(3);
-    expect(runs[2]).toMatchObject({ run_id: ids.ok, job: 'typed-job', logical_date: '2026-05-01', trigger: 'manual', status: 'succeeded', stale: false, rows_read: ROWS, rows_scored: ROWS, rows_rejected: 0, chunks_total: 3, chunks_done: 3, chunks_failed: 0, model_version: 'v7', error: null });
-    for (const key of ['owner', 'duration_s', 'started_at', 'finished_at']) expect(runs[2], key).toHaveProperty(key);
+    expect(runs).toHaveLength(4);
+    expect(runs[3]).toMatchObject({ run_id: ids.ok, job: 'typed-job', logical_date: '2026-05-01', trigger: 'manual', status: 'succeeded', stale: false, rows_read: ROWS, rows_scored: ROWS, rows_rejected: 0, chunks_total: 3, chunks_done: 3, chunks_failed: 0, model_version: 'v7', error: null });
+    for (const key of ['owner', 'duration_s', 'started_at', 'finished_at']) expect(runs[3], key).toHaveProperty(key);
   }));
 
   it('cancel of a finished run says so, exits 0 and changes nothing', ws.track(async () => {

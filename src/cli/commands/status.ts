@@ -54,7 +54,7 @@ function describeRun(r: RunDetail): string {
   const beat = r.heartbeat_age_s === null ? '' : `, last heartbeat ${formatDuration(r.heartbeat_age_s)} ago`;
   add('run', String(r.run_id));
   if (r.stale) add('status', `stale: the ledger says ${r.status}, but its owner (${r.owner ?? 'unknown'}) is gone${beat}; ${resumeHint}`);
-  else add('status', shownStatus(r) + (r.status === 'running' && r.cancel_requested ? ' (cancel requested: the owner stops it within seconds)' : ''));
+  else add('status', isActive(r.status) && r.cancel_requested ? `${r.status}, cancel requested: its owner stops it within seconds` : r.status);
   add('job', r.job);
   add('logical date', r.logical_date);
   add('trigger', r.trigger);
