@@ -60,6 +60,39 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     });
 
   program
+    .command('status')
+    .description("a run's status, progress and first errors; without a run id, the newest run of each job")
+    .argument('[run-id]', 'run id (see batchinfer runs)')
+    .option('--json', 'print as JSON (one object, or an array without a run id)')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (runId: string | undefined, flags) => {
+      code = await (await import('./commands/status.js')).statusCommand(runId, flags, full);
+    });
+
+  program
+    .command('runs')
+    .description('run history, newest first')
+    .option('--job <name>', 'only runs of this job')
+    .option('--status <status>', 'only runs with this status: queued, running, succeeded, failed, cancelled')
+    .option('--limit <n>', 'at most this many runs (default 20)')
+    .option('--json', 'print as a JSON array')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (flags) => {
+      code = await (await import('./commands/runs.js')).runsCommand(flags, full);
+    });
+
+  program
+    .command('cancel')
+    .description('stop an active run: its owner ends it cancelled (a run whose owner is gone is marked cancelled at once)')
+    .argument('<run-id>', 'run id (see batchinfer runs)')
+    .option('--wait', 'wait until the run is no longer active')
+    .option('--timeout-ms <ms>', 'with --wait: give up (exit 1) after this long (default 60000)')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (runId: string, flags) => {
+      code = await (await import('./commands/cancel.js')).cancelCommand(runId, flags, full);
+    });
+
+  program
     .command('validate')
     .description('check specs, model signatures and source headers; writes nothing')
     .argument('<spec...>', 'job specs')

@@ -136,7 +136,7 @@ async function attemptChunk(
     await insertRejects(ctx, chunkNo, rejects);
     const rowsRejected = rejects.length;
     await client.query(
-      `UPDATE batchinfer.chunks SET status = 'done', rows_read = $3, rows_scored = $4, rows_rejected = $5, finished_at = now(), error = NULL WHERE run_id = $1 AND chunk = $2`,
+      `UPDATE batchinfer.chunks SET status = 'done', rows_read = $3, rows_scored = $4, rows_rejected = $5, finished_at = clock_timestamp(), error = NULL WHERE run_id = $1 AND chunk = $2`,
       [run.runId, chunkNo, rowsScored + rowsRejected, rowsScored, rowsRejected],
     );
     await client.query('COMMIT');

@@ -89,10 +89,21 @@ async function unlock(client: pg.ClientBase, runId: number): Promise<void> {
   await client.query(`SELECT pg_advisory_unlock($1, $2::int)`, [RUN_LOCK_CLASS, runId]);
 }
 
+/**
+ * Take the ownership lock of a run no live session owns (true), so nobody claims it meanwhile; give it
+ * back with releaseRun. False when a live owner holds it.
+ */
+export async function tryHoldRun(client: pg.ClientBase, runId: number): Promise<boolean> {
+  const { rows } = await client.query<{ got: boolean }>(`SELECT pg_try_advisory_lock($1, $2::int) AS got`, [RUN_LOCK_CLASS, runId]);
+  return rows[0].got;
+}
+
 /** Whether some live session owns the run (holds its ownership lock). */
 export async function runOwnerAlive(client: pg.ClientBase, runId: number): Promise<boolean> {
+  // Advisory locks are per database, pg_locks is per cluster: another database's run of the same id is not this one.
   const { rows } = await client.query<{ held: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 2 AND granted) AS held`,
+    `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 2 AND granted) AS held`,
     [RUN_LOCK_CLASS, runId],
   );
   return rows[0].held;
