@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { UsageError } from '../errors.js';
+import { SourceError, UsageError } from '../errors.js';
 import { defaults } from '../defaults.js';
 import { Broken, NEED_MORE, RecordBounds, SKIP_TO_LF, fieldAt } from './csv-record-bounds.js';
 import type { ChunkRange } from './source.js';
@@ -65,7 +65,7 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
       signal?.throwIfAborted();
       if (at === base && len === block.length) block = Buffer.allocUnsafe(Math.min(block.length * 2, bounds.maxBytes + 1));
       const { bytesRead } = await handle.read(block, 0, Math.min(block.length, size - at), at);
-      if (bytesRead === 0 && at < size) throw new UsageError(`${opts.label ?? file}: the file shrank while it was being planned`);
+      if (bytesRead === 0 && at < size) throw new SourceError(`${opts.label ?? file}: the file shrank while it was being planned`);
       base = at;
       len = bytesRead;
       bounds.forget();
