@@ -3,7 +3,9 @@ import type { Reject, RowBatch } from './source.js';
 import type { RowLayout } from './row-layout.js';
 import { badNumberReason, decimalText, parseNumber, scanNumber, scanned } from './parse-number.js';
 import { FastRole, fastPlan, fastRecord, type FastPlan } from './csv-fast-record.js';
-import { parseBigintKey, type Key, type SeenKeys } from './keys.js';
+import { keyLengthProblem, parseBigintKey, type Key, type SeenKeys } from './keys.js';
+import { Broken, NEED_MORE, RecordBounds, SKIP_TO_LF, fieldAt, fieldText } from './csv-record-bounds.js';
+import { defaults } from '../defaults.js';
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -15,12 +17,20 @@ export interface RecordOptions {
   keyType: 'text' | 'bigint';
   /** every key seen so far in this chunk (duplicates are rejects) */
   seenKeys: SeenKeys;
+  /** a longer record is broken: its first line is one reject (RecordBounds); default defaults.maxRecordBytes */
+  maxRecordBytes?: number;
+  /** a longer text key (UTF-8 bytes) is a reject; default defaults.maxKeyBytes */
+  maxKeyBytes?: number;
 }
+
+/** A broken record's raw text is kept up to this many bytes (it may be a whole megabytes-long line). */
+const RAW_PREVIEW_BYTES = 4096;
 
 /**
  * RFC 4180 records (quoted fields with commas, newlines and doubled quotes; CRLF or LF) parsed
  * straight from bytes into a RowBatch: features into Float32Arrays, key and passthrough as strings.
- * A record is either scored or rejected with its reason, line and raw text.
+ * A record is either scored or rejected with its reason, line and raw text. Where a record ends is
+ * RecordBounds' rule, the planner's too.
  */
 export class CsvRecordParser {
   readonly batch: RowBatch;
@@ -30,6 +40,10 @@ export class CsvRecordParser {
   private quoteProblem: string | null = null;
   private key: Key | null = null;
   private lineAdd = 0;
+  /** a broken record's line goes on past the bytes seen so far: drop bytes up to its line break */
+  private skipping = false;
+  private readonly bounds: RecordBounds;
+  private readonly maxKeyBytes: number;
 
   /** per column: the model input it alone feeds (-1: not a plain single feature) and its position */
   private readonly fastInput: Int32Array;
@@ -43,6 +57,8 @@ export class CsvRecordParser {
     firstLine: number,
   ) {
     this.line = firstLine;
+    this.bounds = new RecordBounds(opts.maxRecordBytes ?? defaults.maxRecordBytes);
+    this.maxKeyBytes = opts.maxKeyBytes ?? defaults.maxKeyBytes;
     this.fast = fastPlan(layout, opts.keyType);
     this.fastInput = new Int32Array(layout.columnCount).fill(-1);
     this.fastPos = new Int32Array(layout.columnCount);
@@ -62,6 +78,8 @@ export class CsvRecordParser {
   /** Read another chunk with the same arrays: from its first line, with a fresh key set. */
   restart(firstLine: number, takenKeys?: ReadonlySet<Key>): void {
     this.line = firstLine;
+    this.skipping = false;
+    this.bounds.forget();
     this.opts.seenKeys.reset(takenKeys);
     this.reset();
   }
@@ -72,6 +90,11 @@ export class CsvRecordParser {
     this.batch.rejects = [];
   }
 
+  /** The caller put other bytes in the buffer (or a new buffer): forget what was cached about them. */
+  refilled(): void {
+    this.bounds.forget();
+  }
+
   get full(): boolean {
     return this.batch.n >= this.opts.batchSize;
   }
@@ -79,9 +102,19 @@ export class CsvRecordParser {
   /**
    * Parse records from buf[pos, limit) until the batch is full or no complete record is left.
    * `final`: limit is the end of the chunk, so a last record without a line break ends there.
-   * Returns the position after the last complete record.
+   * Returns the position after the last complete record. buf[limit] must be a readable byte (the
+   * caller's spare 0): number scans stop on it.
    */
   fill(buf: Buffer, pos: number, limit: number, final: boolean): number {
+    if (this.skipping) {
+      const nl = buf.indexOf(LF, pos);
+      if (nl < 0 || nl >= limit) {
+        if (final) this.skipping = false;
+        return limit;
+      }
+      this.skipping = false;
+      pos = nl + 1;
+    }
     while (pos < limit && !this.full && this.batch.rejects.length < this.opts.batchSize) {
       const next = this.parseRecord(buf, pos, limit, final);
       if (next < 0) break;
@@ -104,7 +137,7 @@ export class CsvRecordParser {
     const r = this.batch.n;
     if (this.fast) {
       const next = fastRecord(buf, start, limit, this.fast, this.batch.features, layout.inputWidths, r);
-      if (next >= 0 && this.fastText(buf, r)) {
+      if (next >= 0 && next - start <= this.bounds.maxBytes && this.fastText(buf, r)) {
         if (this.fast.role[layout.keyIndex] === FastRole.IntKey) this.key = this.fast.key[0];
         this.reason = null;
         this.quoteProblem = null;
@@ -112,31 +145,32 @@ export class CsvRecordParser {
         return this.finishRecord(buf, start, buf[next - 2] === CR ? next - 2 : next - 1, next, layout.columnCount, r);
       }
     }
+    // The general path: where the record ends first (the planner's rule), then its fields.
+    const bounds = this.bounds;
+    const next = bounds.scan(buf, start, limit, final);
+    if (next === NEED_MORE) return -1;
+    if (bounds.broken !== Broken.No) return this.brokenRecord(buf, start, next);
     this.reason = null;
     this.quoteProblem = null;
     this.key = null;
-    this.lineAdd = 0;
+    this.lineAdd = bounds.lines - 1;
+    const end = bounds.contentEnd;
     let p = start;
     let field = 0;
-    let contentEnd: number;
     for (;;) {
       let fs: number;
       let fe: number;
       let escaped = false;
-      if (p < limit && buf[p] === QUOTE) {
+      if (p < end && buf[p] === QUOTE) {
+        // RecordBounds found the closing quote.
         fs = ++p;
         for (;;) {
           const q = buf.indexOf(QUOTE, p);
-          if (q < 0 || q >= limit) {
-            if (!final) return -1;
-            this.countLines(buf, p, limit);
-            this.quoteProblem ??= `unterminated quoted field ${field + 1}`;
-            fe = p = limit;
+          if (q < 0 || q >= end) {
+            fe = p = end;
             break;
           }
-          this.countLines(buf, p, q);
-          if (q + 1 >= limit && !final) return -1;
-          if (q + 1 < limit && buf[q + 1] === QUOTE) {
+          if (q + 1 < end && buf[q + 1] === QUOTE) {
             escaped = true;
             p = q + 2;
             continue;
@@ -145,58 +179,60 @@ export class CsvRecordParser {
           p = q + 1;
           break;
         }
-        if (p + 1 >= limit && buf[p] === CR && !final) return -1;
-        if (p < limit && buf[p] !== COMMA && buf[p] !== LF && !(buf[p] === CR && p + 1 < limit && buf[p + 1] === LF)) {
+        if (p < end && buf[p] !== COMMA) {
           this.quoteProblem ??= `malformed quoted field ${field + 1}: text after the closing quote`;
-          while (p < limit && buf[p] !== COMMA && buf[p] !== LF) p++;
-          if (p >= limit && !final) return -1;
+          while (p < end && buf[p] !== COMMA) p++;
         }
       } else {
         fs = p;
-        // Hot path: a column that only feeds one feature slot is scanned and parsed in one pass.
+        // Hot path: a column that only feeds one feature slot is scanned and parsed in one pass (the
+        // scan stops at buf[end]: a line break or the caller's spare 0).
         const input = field < layout.columnCount ? this.fastInput[field] : -1;
         if (input >= 0) {
           const stop = scanNumber(buf, p);
           const v = scanned.value;
-          const c = buf[stop];
-          if (v === v && stop > fs && stop < limit && (c === COMMA || c === LF || (c === CR && stop + 1 < limit && buf[stop + 1] === LF))) {
+          if (v === v && stop > fs && (stop === end || (stop < end && buf[stop] === COMMA))) {
             if (this.reason === null && this.quoteProblem === null) this.batch.features[input][r * layout.inputWidths[input] + this.fastPos[field]] = v;
-            p = c === CR ? stop + 1 : stop;
             field++;
-            if (buf[p] === COMMA) {
-              p++;
-              continue;
-            }
-            contentEnd = c === CR ? stop : p;
-            p++;
-            break;
+            if (stop === end) break;
+            p = stop + 1;
+            continue;
           }
         }
-        while (p < limit) {
-          const c = buf[p];
-          if (c === COMMA || c === LF) break;
-          p++;
-        }
-        if (p >= limit && !final) return -1;
+        while (p < end && buf[p] !== COMMA) p++;
         fe = p;
-        if (fe > fs && buf[fe - 1] === CR && p < limit && buf[p] === LF) fe--;
       }
       if (field < layout.columnCount && this.reason === null && this.quoteProblem === null) this.field(field, buf, fs, fe, escaped, r);
       field++;
-      if (p >= limit) {
-        contentEnd = limit;
-        break;
-      }
-      if (buf[p] === COMMA) {
-        p++;
-        continue;
-      }
-      if (buf[p] === CR && p + 1 < limit) p++; // quoted field followed by CRLF
-      contentEnd = buf[p - 1] === CR && p - 1 >= start ? p - 1 : p;
+      if (p >= end) break;
       p++;
-      break;
     }
-    return this.finishRecord(buf, start, contentEnd, p, field, r);
+    return this.finishRecord(buf, start, end, bounds.next, field, r);
+  }
+
+  /** A broken record (RecordBounds): its first line is one reject; reading goes on at the next line. */
+  private brokenRecord(buf: Buffer, start: number, next: number): number {
+    const bounds = this.bounds;
+    const line = this.line;
+    this.line++;
+    const reason =
+      bounds.broken === Broken.Quote
+        ? `unterminated quote opened in column ${this.columnName(fieldAt(buf, start, bounds.openQuote))}`
+        : `record is longer than ${bounds.maxBytes} bytes`;
+    const end = bounds.contentEnd;
+    const raw = end - start > RAW_PREVIEW_BYTES ? buf.toString('utf8', start, start + RAW_PREVIEW_BYTES) + '…' : buf.toString('utf8', start, end);
+    // The key, when its field comes before the quote left open.
+    const key = bounds.broken === Broken.Quote ? fieldText(buf, start, this.layout.keyIndex, bounds.openQuote) : null;
+    this.batch.rejects.push({ line, key: key ? printable(preview(key, 200)) : null, reason: printable(reason), raw });
+    if (next === SKIP_TO_LF) {
+      this.skipping = true;
+      return end;
+    }
+    return next;
+  }
+
+  private columnName(fi: number): string {
+    return fi < this.layout.columnCount ? `"${this.layout.names[fi]}"` : `${fi + 1} (past the header's ${this.layout.columnCount})`;
   }
 
   private finishRecord(buf: Buffer, start: number, contentEnd: number, next: number, fields: number, r: number): number {
@@ -211,14 +247,15 @@ export class CsvRecordParser {
         if (key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
         else if (this.opts.keyType === 'bigint') {
           const k = parseBigintKey(key);
-          if (k === undefined) reason = `key "${key}" is not a 64-bit integer (key_type: bigint)`;
+          if (k === undefined) reason = `key "${preview(key)}" is not a 64-bit integer (key_type: bigint)`;
           else key = k;
-        }
+        } else reason = keyLengthProblem(key, this.maxKeyBytes);
       } else if (key === null) reason = `empty key column "${layout.names[layout.keyIndex]}"`;
       if (reason === null && !this.opts.seenKeys.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     }
     if (reason !== null) {
-      const reject: Reject = { line, key: key === '' || key === null ? null : String(key), reason, raw: buf.toString('utf8', start, contentEnd) };
+      // Postgres text can't hold NUL (the header's names and a field's text end up in reasons).
+      const reject: Reject = { line, key: key === '' || key === null ? null : printable(preview(String(key), 200)), reason: printable(reason), raw: buf.toString('utf8', start, contentEnd) };
       batch.rejects.push(reject);
     } else {
       batch.keys[r] = key!;
@@ -241,10 +278,6 @@ export class CsvRecordParser {
       if (pt >= 0) this.batch.passthrough[pt][r] = s;
     }
     return true;
-  }
-
-  private countLines(buf: Buffer, from: number, to: number): void {
-    for (let i = buf.indexOf(LF, from); i >= 0 && i < to; i = buf.indexOf(LF, i + 1)) this.lineAdd++;
   }
 
   private field(fi: number, buf: Buffer, fs: number, fe: number, escaped: boolean, r: number): void {
@@ -285,4 +318,14 @@ export class CsvRecordParser {
     const s = buf.toString('utf8', fs, fe);
     return escaped ? s.replaceAll('""', '"') : s;
   }
+}
+
+/** Text Postgres can store: NUL shown as ␀. */
+function printable(s: string): string {
+  return s.includes('\0') ? s.replaceAll('\0', '\u2400') : s;
+}
+
+/** At most n characters of s, for messages. */
+function preview(s: string, n = 40): string {
+  return s.length > n ? s.slice(0, n) + '…' : s;
 }

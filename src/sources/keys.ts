@@ -1,3 +1,5 @@
+import { defaults } from '../defaults.js';
+
 /**
  * A row's key on its way from source to sink. Text keys are strings. bigint keys are numbers when
  * they have at most 15 digits (exact in a double) and their canonical decimal text (as Postgres
@@ -96,4 +98,16 @@ export class SeenKeys {
     this.set.add(key);
     return true;
   }
+}
+
+/**
+ * Why a text key can't be a result-table key, or null: longer than maxBytes in UTF-8 (a B-tree entry
+ * holds at most 2704 bytes, so a longer key would fail the whole chunk, on every rerun). Every source
+ * rejects such a row with this reason.
+ */
+export function keyLengthProblem(key: string, maxBytes: number = defaults.maxKeyBytes): string | null {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: the usual short key needs no count.
+  if (key.length * 3 <= maxBytes) return null;
+  const bytes = Buffer.byteLength(key, 'utf8');
+  return bytes > maxBytes ? `key is ${bytes} bytes; the limit is ${maxBytes}` : null;
 }

@@ -1,9 +1,14 @@
 import fs from 'node:fs';
+import { SourceError, UsageError } from '../errors.js';
+import { defaults } from '../defaults.js';
+import { Broken, NEED_MORE, RecordBounds, SKIP_TO_LF, fieldAt } from './csv-record-bounds.js';
 import type { ChunkRange } from './source.js';
 
 const QUOTE = 34;
 const LF = 10;
-const COMMA = 44;
+const CR = 13;
+/** The header is read in one piece of this size when it fits (it nearly always does). */
+const HEADER_READ_BYTES = 64 << 10;
 
 export interface CsvPlan {
   header: string[];
@@ -21,98 +26,118 @@ export interface CsvChunkRange {
   firstLine: number;
 }
 
+export interface CsvLimits {
+  /** the file as named in messages */
+  label?: string;
+  /** a longer record is broken (see RecordBounds); default defaults.maxRecordBytes */
+  maxRecordBytes?: number;
+  /** a longer header is refused; default defaults.maxHeaderBytes */
+  maxHeaderBytes?: number;
+}
+
+export interface PlanCsvOptions extends CsvLimits {
+  onChunks?: (chunks: ChunkRange[]) => void;
+  signal?: AbortSignal;
+}
+
 /**
- * One pass over the file with memchr-speed indexOf, tracking quote parity, so chunks start on record
- * boundaries even when quoted fields hold newlines. Any chunk can then be read without the bytes before it.
+ * One pass over the file, record by record with the reader's own record rule (RecordBounds), so chunks
+ * start on record boundaries even when quoted fields hold newlines or a quote is left open, and each
+ * chunk's plannedRows is exactly the records the reader will find in it (blank lines are not records).
+ * A chunk ends where the first record of the next one starts. Any chunk can then be read without the
+ * bytes before it.
  */
-export async function planCsvChunks(file: string, chunkRows: number, readBytes: number, onChunks?: (chunks: ChunkRange[]) => void, signal?: AbortSignal): Promise<CsvPlan> {
+export async function planCsvChunks(file: string, chunkRows: number, readBytes: number, opts: PlanCsvOptions = {}): Promise<CsvPlan> {
+  const { onChunks, signal } = opts;
   const handle = await fs.promises.open(file, 'r');
   try {
     const { size } = await handle.stat();
+    const head = await headerRecord(handle, size, opts);
+    const bounds = new RecordBounds(opts.maxRecordBytes ?? defaults.maxRecordBytes);
     const chunks: ChunkRange[] = [];
-    let headerEnd = -1;
-    let inQuote = false;
-    let line = 1;
-    let rows = 0;
-    let chunkStart = 0;
-    let chunkLine = 2;
-    const recordEnd = (offset: number) => {
-      if (headerEnd < 0) {
-        headerEnd = chunkStart = offset;
-        chunkLine = line;
-        return;
-      }
-      if (++rows === chunkRows) {
-        chunks.push(chunk(chunks.length, chunkStart, offset, chunkLine, rows));
-        chunkStart = offset;
-        chunkLine = line;
-        rows = 0;
-      }
-    };
-    const buf = Buffer.allocUnsafe(readBytes);
     let handedOut = 0;
-    // A quote opens a quoted field only at a field start (as the record parser reads it); inside one,
-    // a doubled quote is a literal quote. `pendingClose`: a block ended on a quote inside a quoted field.
-    let prevByte = LF;
-    let pendingClose = false;
-    for (let base = 0; base < size; ) {
+    // The block holds the file's bytes [base, base + len). A record longer than the block is read again
+    // from its start with a bigger block (at most maxRecordBytes: a longer record is broken).
+    let block = Buffer.allocUnsafe(Math.max(1, Math.min(readBytes, size)));
+    let base = 0;
+    let len = 0;
+    const load = async (at: number) => {
       signal?.throwIfAborted();
-      const { bytesRead } = await handle.read(buf, 0, Math.min(readBytes, size - base), base);
-      if (bytesRead === 0) break;
-      const b = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
-      const bomEnd = base === 0 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
-      const fieldStart = (q: number) => (q === bomEnd && base === 0) || (q === 0 ? prevByte : b[q - 1]) === COMMA || (q === 0 ? prevByte : b[q - 1]) === LF;
-      let p = bomEnd;
-      if (pendingClose) {
-        pendingClose = false;
-        if (b[0] === QUOTE) p = 1;
-        else inQuote = false;
+      if (at === base && len === block.length) block = Buffer.allocUnsafe(Math.min(block.length * 2, bounds.maxBytes + 1));
+      const { bytesRead } = await handle.read(block, 0, Math.min(block.length, size - at), at);
+      if (bytesRead === 0 && at < size) throw new SourceError(`${opts.label ?? file}: the file shrank while it was being planned`);
+      base = at;
+      len = bytesRead;
+      bounds.forget();
+      quoteAt = -1;
+    };
+    let pos = head.end;
+    let line = 1 + head.lines;
+    let chunkStart = pos;
+    let chunkLine = line;
+    let rows = 0;
+    // A record starts at pos and this chunk is full: the record opens the next one.
+    const newChunk = () => {
+      chunks.push(chunk(chunks.length, chunkStart, pos, chunkLine, rows));
+      chunkStart = pos;
+      chunkLine = line;
+      rows = 0;
+      if (onChunks) onChunks(chunks.slice(handedOut, (handedOut = chunks.length)));
+    };
+    // the block's next quote at or after the last record start (-1: not looked for yet, -2: none)
+    let quoteAt = -1;
+    while (pos < size) {
+      if (pos >= base + len) await load(pos);
+      const i = pos - base;
+      const final = base + len >= size;
+      // A blank line is not a record.
+      if (block[i] === LF || (block[i] === CR && i + 1 < len && block[i + 1] === LF)) {
+        pos += block[i] === LF ? 1 : 2;
+        line++;
+        continue;
       }
-      let nextQuote = -1;
-      while (p < b.length) {
-        if (inQuote) {
-          const q = b.indexOf(QUOTE, p);
-          const stop = q < 0 ? b.length : q;
-          for (let i = b.indexOf(LF, p); i >= 0 && i < stop; i = b.indexOf(LF, i + 1)) line++;
-          if (q < 0) break;
-          if (q + 1 >= b.length) {
-            pendingClose = true;
+      // The usual record (no quote before its line break, not too long) without a call: RecordBounds'
+      // first case, checked the same way.
+      const nl = block.indexOf(LF, i);
+      if (nl >= 0 && nl < len && nl - i < bounds.maxBytes) {
+        if (quoteAt < i && quoteAt !== -2) {
+          quoteAt = block.indexOf(QUOTE, i);
+          if (quoteAt < 0 || quoteAt >= len) quoteAt = -2; // none left in the block
+        }
+        if (quoteAt === -2 || quoteAt > nl) {
+          if (rows === chunkRows) newChunk();
+          rows++;
+          line++;
+          pos = base + nl + 1;
+          continue;
+        }
+      }
+      const r = block[i] === CR && i + 1 >= len && !final ? NEED_MORE : bounds.scan(block, i, len, final);
+      if (r === NEED_MORE) {
+        await load(pos);
+        continue;
+      }
+      if (rows === chunkRows) newChunk();
+      rows++;
+      line += bounds.lines;
+      if (r === SKIP_TO_LF) {
+        // A broken record whose line is longer than the block: skip to its end.
+        for (pos = base + len; pos < size; ) {
+          await load(pos);
+          const nl = block.indexOf(LF);
+          if (nl >= 0 && nl < len) {
+            pos = base + nl + 1;
             break;
           }
-          if (b[q + 1] === QUOTE) p = q + 2;
-          else {
-            inQuote = false;
-            p = q + 1;
-          }
-          continue;
+          pos = base + len;
         }
-        if (nextQuote !== Infinity && nextQuote < p) {
-          nextQuote = b.indexOf(QUOTE, p);
-          while (nextQuote >= 0 && !fieldStart(nextQuote)) nextQuote = b.indexOf(QUOTE, nextQuote + 1);
-          if (nextQuote < 0) nextQuote = Infinity;
-        }
-        let nl = b.indexOf(LF, p);
-        if (nl < 0) nl = Infinity as number;
-        if (nextQuote < nl) {
-          inQuote = true;
-          p = nextQuote + 1;
-          continue;
-        }
-        if (nl === Infinity) break;
-        line++;
-        recordEnd(base + nl + 1);
-        p = nl + 1;
+        continue;
       }
-      prevByte = b[b.length - 1];
-      base += bytesRead;
-      if (onChunks && chunks.length > handedOut) onChunks(chunks.slice(handedOut, (handedOut = chunks.length)));
+      pos = base + r;
     }
-    if (headerEnd < 0) headerEnd = size; // header without a line break
-    else if (chunkStart < size) chunks.push(chunk(chunks.length, chunkStart, size, chunkLine, rows + (prevByte === LF ? 0 : 1)));
+    if (rows > 0) chunks.push(chunk(chunks.length, chunkStart, size, chunkLine, rows));
     if (onChunks && chunks.length > handedOut) onChunks(chunks.slice(handedOut));
-    const headerBuf = Buffer.alloc(headerEnd);
-    await handle.read(headerBuf, 0, headerEnd, 0);
-    return { header: parseHeader(headerBuf), headerEnd, fileBytes: size, chunks };
+    return { header: head.names, headerEnd: head.end, fileBytes: size, chunks };
   } finally {
     await handle.close();
   }
@@ -123,11 +148,12 @@ function chunk(i: number, startByte: number, endByte: number, firstLine: number,
   return { chunk: i, range: { ...range }, plannedRows: rows };
 }
 
-/** The header record as strings: BOM stripped, quotes honoured, line break dropped. */
+/** The header record as strings: BOM stripped, quotes honoured (at a field's start, as in records), line break dropped. */
 export function parseHeader(buf: Buffer): string[] {
   let text = buf.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   text = text.replace(/\r?\n$/, '');
+  if (text.length === 0) return [];
   const fields: string[] = [];
   let cur = '';
   let quoted = false;
@@ -137,32 +163,62 @@ export function parseHeader(buf: Buffer): string[] {
       if (c === '"' && text[i + 1] === '"') (cur += '"'), i++;
       else if (c === '"') quoted = false;
       else cur += c;
-    } else if (c === '"') quoted = true;
+    } else if (c === '"' && cur === '' && (i === 0 || text[i - 1] === ',')) quoted = true;
     else if (c === ',') fields.push(cur), (cur = '');
     else cur += c;
   }
   fields.push(cur);
-  return text.length === 0 ? [] : fields;
+  return fields;
 }
 
-/** Read just the header record (quote-aware), without scanning the file. */
-export async function readCsvHeader(file: string): Promise<string[]> {
+export interface CsvHeader {
+  names: string[];
+  /** byte offset after the header record (and its line break) */
+  end: number;
+  /** physical lines it spans */
+  lines: number;
+}
+
+/**
+ * The header record, read with bounded memory: at most maxHeaderBytes (plus a BOM) are read. Refuses
+ * (UsageError naming the file) a header that is longer, has a quote left open, or ends in a bare CR
+ * (a file with CR-only line endings would otherwise read as one long header and no rows).
+ */
+async function headerRecord(handle: fs.promises.FileHandle, size: number, opts: CsvLimits): Promise<CsvHeader> {
+  const label = opts.label ?? 'the CSV file';
+  const maxBytes = opts.maxHeaderBytes ?? defaults.maxHeaderBytes;
+  const bounds = new RecordBounds(maxBytes);
+  const cap = Math.min(size, 3 + maxBytes + 1);
+  let buf = Buffer.alloc(0);
+  for (let want = Math.min(cap, HEADER_READ_BYTES); ; want = cap) {
+    buf = Buffer.allocUnsafe(want);
+    const { bytesRead } = await handle.read(buf, 0, want, 0);
+    buf = buf.subarray(0, bytesRead);
+    const bom = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+    if (usesCrOnly(buf, bytesRead >= size)) throw new UsageError(`${label}: uses CR-only line endings (old Mac/Excel export); convert to LF or CRLF, e.g. \`tr '\\r' '\\n' < in.csv > out.csv\``);
+    const r = bounds.scan(buf, bom, buf.length, bytesRead >= size);
+    if (r === NEED_MORE && want < cap) continue;
+    if (bounds.broken === Broken.Quote) throw new UsageError(`${label}: the header has a quote left open (in column ${fieldAt(buf, bom, bounds.openQuote) + 1}); expected a header row naming the columns`);
+    if (r < 0 || bounds.broken === Broken.Long) throw new UsageError(`${label}: the header line is longer than ${maxBytes} bytes; expected a header row naming the columns`);
+    return { names: parseHeader(buf.subarray(0, bounds.contentEnd)), end: bounds.next, lines: bounds.lines };
+  }
+}
+
+/** A CR not followed by LF before the first LF: the file's lines end in CR alone. */
+function usesCrOnly(buf: Buffer, wholeFile: boolean): boolean {
+  const lf = buf.indexOf(LF);
+  for (let cr = buf.indexOf(CR); cr >= 0 && (lf < 0 || cr < lf); cr = buf.indexOf(CR, cr + 1)) {
+    if (cr + 1 < buf.length ? buf[cr + 1] !== LF : wholeFile) return true;
+  }
+  return false;
+}
+
+/** Read just the header record (quote-aware), without scanning the file; refuses what headerRecord refuses. */
+export async function readCsvHeader(file: string, limits: CsvLimits = {}): Promise<string[]> {
   const handle = await fs.promises.open(file, 'r');
   try {
-    let buf = Buffer.alloc(0);
-    let quotes = 0;
-    for (let pos = 0; ; ) {
-      const more = Buffer.alloc(1 << 16);
-      const { bytesRead } = await handle.read(more, 0, more.length, pos);
-      if (bytesRead === 0) return parseHeader(buf);
-      const start = buf.length;
-      buf = Buffer.concat([buf, more.subarray(0, bytesRead)]);
-      pos += bytesRead;
-      for (let i = start; i < buf.length; i++) {
-        if (buf[i] === QUOTE) quotes++;
-        else if (buf[i] === LF && quotes % 2 === 0) return parseHeader(buf.subarray(0, i + 1));
-      }
-    }
+    const { size } = await handle.stat();
+    return (await headerRecord(handle, size, limits)).names;
   } finally {
     await handle.close();
   }

@@ -17,17 +17,32 @@ export interface RowLayout {
   passthroughCount: number;
 }
 
-/** Build the layout from a header; returns the spec paths of columns the header lacks. */
-export function buildLayout(spec: JobSpec, header: string[]): { layout: RowLayout; missing: { path: string; column: string }[] } {
-  const index = new Map<string, number>();
+/** A column the spec names that the header holds more than once: which one is meant is unknowable. */
+export interface DuplicatedColumn {
+  path: string;
+  column: string;
+  /** 1-based positions in the header */
+  positions: number[];
+}
+
+/**
+ * Build the layout from a header; returns the spec paths of columns the header lacks, and of those it
+ * holds more than once (a repeated column the spec doesn't use is harmless).
+ */
+export function buildLayout(spec: JobSpec, header: string[]): { layout: RowLayout; missing: { path: string; column: string }[]; duplicated: DuplicatedColumn[] } {
+  const index = new Map<string, number[]>();
   header.forEach((h, i) => {
-    if (!index.has(h)) index.set(h, i);
+    const at = index.get(h);
+    if (at) at.push(i + 1);
+    else index.set(h, [i + 1]);
   });
   const missing: { path: string; column: string }[] = [];
+  const duplicated: DuplicatedColumn[] = [];
   const find = (column: string, path: string) => {
-    const i = index.get(column);
-    if (i === undefined) missing.push({ path, column });
-    return i ?? -1;
+    const at = index.get(column);
+    if (at === undefined) missing.push({ path, column });
+    else if (at.length > 1 && !duplicated.some((d) => d.column === column)) duplicated.push({ path, column, positions: at });
+    return at === undefined ? -1 : at[0] - 1;
   };
   const featureSlots: Array<Array<[number, number]>> = header.map(() => []);
   const passthroughSlot = new Int32Array(header.length).fill(-1);
@@ -45,5 +60,6 @@ export function buildLayout(spec: JobSpec, header: string[]): { layout: RowLayou
   return {
     layout: { columnCount: header.length, names: header, keyIndex, featureSlots, passthroughSlot, inputWidths: spec.inputs.map((i) => i.columns.length), passthroughCount: spec.passthrough.length },
     missing,
+    duplicated,
   };
 }

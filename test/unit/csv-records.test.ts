@@ -89,7 +89,7 @@ describe('CsvSource: RFC 4180 records', () => {
       '12,1,2,zz,"multi\nline"\n' + // 13-14
       '13,1,"2"x,3,x\n' + // 15
       '14,1,2,3,fine\n' + // 16
-      '15,1,2,3,"unterminated\nmore\n'; // 17-19 (EOF inside quotes)
+      '15,1,2,3,"unterminated\nmore\n'; // 17-19 (EOF inside quotes: line 17 is one reject, line 18 a record of its own)
     const { rows, rejects } = await readAll(makeSpec(), writeCsv(csv));
     expect(rows.map((r) => [r.key, r.line])).toEqual([
       ['1', 2],
@@ -108,7 +108,8 @@ describe('CsvSource: RFC 4180 records', () => {
       { line: 12, key: null, reason: 'empty key column "id"', raw: ',1,2,3,x' },
       { line: 13, key: '12', reason: 'non-numeric value "zz" in column "c"', raw: '12,1,2,zz,"multi\nline"' },
       { line: 15, key: '13', reason: 'malformed quoted field 3: text after the closing quote', raw: '13,1,"2"x,3,x' },
-      { line: 17, key: '15', reason: 'unterminated quoted field 5', raw: '15,1,2,3,"unterminated\nmore\n' },
+      { line: 17, key: '15', reason: 'unterminated quote opened in column "note"', raw: '15,1,2,3,"unterminated' },
+      { line: 18, key: 'more', reason: 'expected 5 fields, found 1', raw: 'more' },
     ]);
   });
 
@@ -122,11 +123,10 @@ describe('CsvSource: RFC 4180 records', () => {
     expect(rejects).toEqual([{ line: 4, key: '2', reason: 'non-numeric value "x" in column "a"', raw: '2,x,2,3,n' }]);
   });
 
-  it('names the unterminated quote even when it is not in the last field', async () => {
+  it('names the unterminated quote even when it is not in the last field, and reads on at the next line', async () => {
     const { rows, rejects } = await readAll(makeSpec(), writeCsv(H + '1,1,2,3,ok\n2,1,"2,3,x\n3,1,2,3,y\n'));
-    expect(rows.map((r) => r.key)).toEqual(['1']);
-    expect(rejects).toHaveLength(1);
-    expect(rejects[0]).toMatchObject({ line: 3, reason: 'unterminated quoted field 3', raw: '2,1,"2,3,x\n3,1,2,3,y\n' });
+    expect(rows.map((r) => r.key)).toEqual(['1', '3']);
+    expect(rejects).toEqual([{ line: 3, key: '2', reason: 'unterminated quote opened in column "b"', raw: '2,1,"2,3,x' }]);
   });
 
   it('reads a last record that ends on a closing quote with no line break, at any read size', async () => {
