@@ -27,6 +27,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--threads <n>', 'scoring threads (env BATCHINFER_THREADS; default: one per core; 0 = main thread)')
     .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
     .option('--redis-url <url>', 'queue the run for workers (env REDIS_URL); without one the run scores in this process')
+    .option('--queue <kind>', 'redis | postgres (the queue in the results database) | inline (env BATCHINFER_QUEUE; default: redis when REDIS_URL is set)')
     .option('--inline', 'score in this process even when a queue is configured')
     .option('--wait', 'with a queue: follow the run to its end (progress, outcome and exit code as an inline run)')
     .action(async (spec: string, flags) => {
@@ -41,6 +42,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--json', 'print the outcome as one JSON object')
     .option('--threads <n>', 'without a queue: scoring threads')
     .option('--redis-url <url>', 'the queue (env REDIS_URL)')
+    .option('--queue <kind>', 'redis | postgres | inline (env BATCHINFER_QUEUE)')
     .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
     .action(async (id: string, flags) => {
       code = await (await import('./commands/retry.js')).retryCommand(id, flags, full);
@@ -52,6 +54,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--concurrency <n>', 'scoring threads = chunks at once (default: one per core)')
     .option('--grace-ms <ms>', 'on SIGTERM, how long chunks in hand may take to commit before they are handed back (default 30000)')
     .option('--redis-url <url>', 'the queue (env REDIS_URL)')
+    .option('--queue <kind>', 'redis | postgres (env BATCHINFER_QUEUE; default: redis when REDIS_URL is set)')
     .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://<host>:<port>/metrics')
     .option('--root <dir>', 'project root the runs\' model and input paths are relative to (env BATCHINFER_ROOT; default: the working directory)')

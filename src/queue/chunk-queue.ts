@@ -1,8 +1,11 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { createRequire } from 'node:module';
+import { Queue, Worker, type BackendFactory, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RunTrigger } from '../runs/ledger.js';
+import { describeServer } from '../db/connect.js';
+import { UnavailableError } from '../errors.js';
 
-/** One queue holds every job's chunks: any worker scores any job. One queue per ledger (BATCHINFER_QUEUE names another). */
+/** One queue holds every job's chunks: any worker scores any job. One queue per ledger (BATCHINFER_QUEUE_NAME names another). */
 export const QUEUE_NAME = 'batchinfer-chunks';
 
 export interface ChunkJobData {
@@ -37,8 +40,75 @@ export function redisConnection(url: string, opts: { blocking?: boolean } = {}):
   return redis;
 }
 
-export function chunkQueue(connection: Redis, name = QUEUE_NAME): Queue<ChunkJobData> {
-  return new Queue<ChunkJobData>(name, { connection });
+/**
+ * Where the queue lives: Redis (the default with REDIS_URL), or PostgreSQL through BullMQ's own
+ * Postgres backend (tables in schema "bullmq" of the results database) for teams without Redis.
+ */
+export type QueueBackend = { kind: 'redis'; url: string } | { kind: 'postgres'; url: string };
+
+type PgBackendFactory = BackendFactory<never, unknown>;
+let pgBackend: PgBackendFactory | undefined;
+/** BullMQ's Postgres backend, loaded only when used (its ESM build is not importable by subpath). */
+function postgresBackend(): PgBackendFactory {
+  pgBackend ??= (createRequire(import.meta.url)('bullmq/dist/cjs/postgres/index.js') as { createPostgresBackend: PgBackendFactory }).createPostgresBackend;
+  return pgBackend;
+}
+
+/** The queue's connection and what closing it takes. */
+export interface QueueHandle {
+  queue: Queue<ChunkJobData>;
+  /** Fails with one line when the backend can't be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openChunkQueue(backend: QueueBackend, name = QUEUE_NAME): QueueHandle {
+  if (backend.kind === 'redis') {
+    const redis = redisConnection(backend.url);
+    const queue = new Queue<ChunkJobData>(name, { connection: redis });
+    queue.on('error', () => undefined); // ping() reports an unreachable Redis in one line
+    return {
+      queue,
+      ping: async () => {
+        await redis.ping().catch((err: Error) => {
+          throw new UnavailableError(`cannot reach Redis at ${redisHost(backend.url)}: ${err.message.replace(/Reached the max retries per request limit.*/, 'connection refused or timed out')}`);
+        });
+      },
+      close: async () => {
+        await queue.close().catch(() => undefined);
+        redis.disconnect();
+      },
+    };
+  }
+  const queue = new (Queue as unknown as new (n: string, o: unknown, f: PgBackendFactory) => Queue<ChunkJobData>)(name, { connection: { connectionString: backend.url, migrate: true, max: 2 } }, postgresBackend());
+  queue.on('error', () => undefined);
+  return {
+    queue,
+    ping: async () => {
+      await queue.waitUntilReady().catch((err: Error) => {
+        throw new UnavailableError(`cannot open the PostgreSQL queue at ${describeServer(backend.url)}: ${err.message}`);
+      });
+    },
+    close: async () => {
+      await queue.close().catch(() => undefined);
+    },
+  };
+}
+
+/** A BullMQ Worker on the backend (Redis: a blocking connection that reconnects forever with backoff). */
+export function chunkWorker(backend: QueueBackend, name: string, processor: Processor<ChunkJobData>, opts: Omit<WorkerOptions, 'connection'>): Worker<ChunkJobData> {
+  if (backend.kind === 'redis') return new Worker<ChunkJobData>(name, processor, { ...opts, connection: redisConnection(backend.url, { blocking: true }) });
+  return new (Worker as unknown as new (n: string, p: unknown, o: unknown, f: PgBackendFactory) => Worker<ChunkJobData>)(name, processor, { ...opts, connection: { connectionString: backend.url, migrate: true, max: 4 } }, postgresBackend());
+}
+
+/** host:port of a Redis URL, for messages (never the password). */
+export function redisHost(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return '(unparseable REDIS_URL)';
+  }
 }
 
 /**

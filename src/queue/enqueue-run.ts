@@ -1,4 +1,3 @@
-import { UnavailableError } from '../errors.js';
 import { connectPg } from '../db/connect.js';
 import { defaults } from '../defaults.js';
 import { readyRun, replan } from '../execute/prepare-run.js';
@@ -7,14 +6,14 @@ import { finishRun } from '../runs/finish-run.js';
 import { addChunks, loadRun, pendingChunks, planDone, type RunTrigger } from '../runs/ledger.js';
 import { openSource } from '../sources/open-source.js';
 import type { JobSpec } from '../spec/job-spec.js';
-import { chunkQueue, enqueueChunks, redisConnection, type RetryPolicy } from './chunk-queue.js';
+import { enqueueChunks, openChunkQueue, type QueueBackend, type RetryPolicy } from './chunk-queue.js';
 
 export interface EnqueueOptions {
   spec: JobSpec;
   logicalDate: string;
   trigger: RunTrigger;
   databaseUrl: string;
-  redisUrl: string;
+  queue: QueueBackend;
   fresh?: boolean;
   retry?: RetryPolicy;
   /** the queue's name (default QUEUE_NAME) */
@@ -39,14 +38,10 @@ export interface Enqueued {
  */
 export async function enqueueRun(opts: EnqueueOptions): Promise<Enqueued> {
   const client = await connectPg(opts.databaseUrl, { purpose: 'enqueue', queryTimeoutMs: defaults.dbQueryTimeoutMs });
-  const redis = redisConnection(opts.redisUrl);
-  const queue = chunkQueue(redis, opts.queueName);
-  queue.on('error', () => undefined); // the ping below reports an unreachable Redis in one line
+  const q = openChunkQueue(opts.queue, opts.queueName);
+  const queue = q.queue;
   try {
-    // Fail fast (and with one line) when Redis is not there, before the ledger changes.
-    await redis.ping().catch((err: Error) => {
-      throw new UnavailableError(`cannot reach Redis at ${redisHost(opts.redisUrl)}: ${err.message.replace(/Reached the max retries per request limit.*/, 'connection refused or timed out')}`);
-    });
+    await q.ping(); // fail fast, with one line, before the ledger changes
     const { want } = await readyRun(client, opts);
     let claim = await claimRun(client, want, { owner: 'queue', fresh: opts.fresh, queued: true });
     const source = () => openSource(opts.spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
@@ -75,18 +70,8 @@ export async function enqueueRun(opts: EnqueueOptions): Promise<Enqueued> {
     if (pending.length === 0) status = (await finishRun(client, await loadRun(client, claim.run.runId), { resumed: claim.resumed })).status as 'succeeded' | 'failed';
     return { run_id: claim.run.runId, job: opts.spec.name, logical_date: opts.logicalDate, status, resumed: claim.resumed, chunks_total: total, chunks_queued: pending.length, note: claim.note };
   } finally {
-    await queue.close().catch(() => undefined);
-    redis.disconnect();
+    await q.close();
     await client.end().catch(() => undefined);
   }
 }
 
-/** host:port of a Redis URL, for messages (never the password). */
-export function redisHost(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '6379'}`;
-  } catch {
-    return '(unparseable REDIS_URL)';
-  }
-}

@@ -1,16 +1,16 @@
 import os from 'node:os';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import pg from 'pg';
 import { defaults } from '../defaults.js';
 import { classifyError, errorMessage } from '../errors.js';
 import { finishRun } from '../runs/finish-run.js';
 import { loadRun, markChunkFailed } from '../runs/ledger.js';
-import { QUEUE_NAME, chunkQueue, redisConnection, type ChunkJobData } from './chunk-queue.js';
+import { QUEUE_NAME, chunkWorker, openChunkQueue, redisConnection, type ChunkJobData, type QueueBackend } from './chunk-queue.js';
 import { WorkerMetrics } from './worker-metrics.js';
 import { ScoringPool } from './scoring-pool.js';
 
 export interface QueueWorkerOptions {
-  redisUrl: string;
+  queue: QueueBackend;
   databaseUrl: string;
   /** scoring threads = chunks scored at once */
   concurrency: number;
@@ -45,10 +45,8 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
   const lockMs = opts.lockMs ?? defaults.queueLockMs;
 
   const queueName = opts.queueName ?? QUEUE_NAME;
-  const metricsRedis = opts.metricsPort !== undefined ? redisConnection(opts.redisUrl) : undefined;
-  const metricsQueue = metricsRedis ? chunkQueue(metricsRedis, queueName) : undefined;
-  metricsQueue?.on('error', () => undefined);
-  const metrics = new WorkerMetrics(metricsQueue);
+  const metricsQueue = opts.metricsPort !== undefined ? openChunkQueue(opts.queue, queueName) : undefined;
+  const metrics = new WorkerMetrics(metricsQueue?.queue);
   const metricsServer = opts.metricsPort !== undefined ? await metrics.serve(opts.metricsPort) : undefined;
 
   const maybeFinish = async (runId: number) => {
@@ -78,7 +76,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
       `UPDATE batchinfer.runs SET status = CASE WHEN status = 'queued' THEN 'running' ELSE status END, heartbeat_at = now() WHERE run_id = $1 AND job = $2 RETURNING status, cancel_requested`,
       [runId, job.data.job],
     );
-    if (!rows[0]) throw new UnrecoverableError(`worker ${name}: run ${runId} of job ${job.data.job} is not in this worker's ledger (${db.options.host ?? ''}): the queue is shared by two ledgers; give each its own queue name (BATCHINFER_QUEUE)`);
+    if (!rows[0]) throw new UnrecoverableError(`worker ${name}: run ${runId} of job ${job.data.job} is not in this worker's ledger (${db.options.host ?? ''}): the queue is shared by two ledgers; give each its own queue name (BATCHINFER_QUEUE_NAME)`);
     const run = rows[0];
     if (!run || (run.status !== 'running' && run.status !== 'queued') || run.cancel_requested) {
       opts.log({ event: 'chunk skipped', run: runId, chunk, why: !run ? 'run not in the ledger' : run.cancel_requested ? 'run cancelled' : `run ${run.status}`, worker: name });
@@ -117,8 +115,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
     }
   };
 
-  const worker = new Worker<ChunkJobData>(queueName, processor, {
-    connection: redisConnection(opts.redisUrl, { blocking: true }),
+  const worker = chunkWorker(opts.queue, queueName, processor, {
     concurrency: opts.concurrency,
     lockDuration: lockMs,
     stalledInterval: Math.max(1000, Math.round(lockMs / 2)),
@@ -129,7 +126,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
   worker.on('stalled', (jobId) => opts.log({ event: 'chunk stalled', job: jobId, worker: name }));
   await worker.waitUntilReady();
   opts.log({ event: 'worker start', worker: name, concurrency: opts.concurrency, queue: queueName, lock_ms: lockMs, metrics_port: opts.metricsPort ?? null });
-  await warnOnEviction(opts.redisUrl, (policy) => opts.log({ event: 'redis warning', worker: name, error: `maxmemory-policy is ${policy}, not noeviction: Redis may evict queued chunk jobs under memory pressure (batchinfer retry <run> recovers them); set maxmemory-policy noeviction` }));
+  if (opts.queue.kind === 'redis') await warnOnEviction(opts.queue.url, (policy) => opts.log({ event: 'redis warning', worker: name, error: `maxmemory-policy is ${policy}, not noeviction: Redis may evict queued chunk jobs under memory pressure (batchinfer retry <run> recovers them); set maxmemory-policy noeviction` }));
 
   let closing: Promise<void> | undefined;
   return {
@@ -150,8 +147,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
         }
         await db.end().catch(() => undefined);
         metricsServer?.close();
-        await metricsQueue?.close().catch(() => undefined);
-        metricsRedis?.disconnect();
+        await metricsQueue?.close();
         opts.log({ event: 'worker stop', worker: name, forced: timedOut });
       })();
       return closing;

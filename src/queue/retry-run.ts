@@ -1,11 +1,9 @@
-import { UnavailableError } from '../errors.js';
 import { connectPg } from '../db/connect.js';
 import { defaults } from '../defaults.js';
 import { UsageError } from '../errors.js';
 import { finishRun } from '../runs/finish-run.js';
 import { loadRun, pendingChunks } from '../runs/ledger.js';
-import { chunkQueue, enqueueChunks, redisConnection } from './chunk-queue.js';
-import { redisHost } from './enqueue-run.js';
+import { enqueueChunks, openChunkQueue, type QueueBackend } from './chunk-queue.js';
 
 export interface Retried {
   run_id: number;
@@ -20,15 +18,12 @@ export interface Retried {
  * Redis flushed, a job removed), from what the ledger holds. The run is queued again and finishes as
  * usual when they pass. A succeeded run is left alone.
  */
-export async function retryQueuedRun(opts: { databaseUrl: string; redisUrl: string; runId: number; queueName?: string }): Promise<Retried> {
+export async function retryQueuedRun(opts: { databaseUrl: string; queue: QueueBackend; runId: number; queueName?: string }): Promise<Retried> {
   const client = await connectPg(opts.databaseUrl, { purpose: 'retry', queryTimeoutMs: defaults.dbQueryTimeoutMs });
-  const redis = redisConnection(opts.redisUrl);
-  const queue = chunkQueue(redis, opts.queueName);
-  queue.on('error', () => undefined); // the ping below reports an unreachable Redis in one line
+  const q = openChunkQueue(opts.queue, opts.queueName);
+  const queue = q.queue;
   try {
-    await redis.ping().catch((err: Error) => {
-      throw new UnavailableError(`cannot reach Redis at ${redisHost(opts.redisUrl)}: ${err.message.replace(/Reached the max retries per request limit.*/, 'connection refused or timed out')}`);
-    });
+    await q.ping();
     const run = await loadRun(client, opts.runId).catch(() => {
       throw new UsageError(`run ${opts.runId} is not in the ledger (batchinfer.runs)`);
     });
@@ -47,8 +42,7 @@ export async function retryQueuedRun(opts: { databaseUrl: string; redisUrl: stri
     }
     return { run_id: run.runId, job: run.job, status: 'queued', chunks_queued: pending.length, message: `run ${run.runId}: ${pending.length} chunk${pending.length === 1 ? '' : 's'} queued again` };
   } finally {
-    await queue.close().catch(() => undefined);
-    redis.disconnect();
+    await q.close();
     await client.end().catch(() => undefined);
   }
 }

@@ -24,7 +24,7 @@ beforeAll(async () => {
   for (let i = 0; i < ROWS; i++) lines.push(`${i},${i % 7},${(i % 13) / 4},${-(i % 5)}`);
   fs.writeFileSync(path.join(ws.tmp.dir, 'data.csv'), lines.join('\n') + '\n');
   fs.copyFileSync(typedModel, path.join(ws.tmp.dir, 'model.onnx'));
-  env = { DATABASE_URL: ws.db.url, REDIS_URL: redisUrl, BATCHINFER_QUEUE: queueName, BATCHINFER_QUEUE_LOCK_MS: '3000' };
+  env = { DATABASE_URL: ws.db.url, REDIS_URL: redisUrl, BATCHINFER_QUEUE_NAME: queueName, BATCHINFER_QUEUE_LOCK_MS: '3000' };
 });
 
 afterEach(async () => {

@@ -4,19 +4,20 @@ import { loadRun } from '../../runs/ledger.js';
 import { localSpec } from '../../spec/portable.js';
 import { print, type CommandIO } from '../io.js';
 import { resolveDatabaseUrl, resolveThreads } from '../settings.js';
+import { queueName, resolveQueue } from '../queue-settings.js';
 
 /**
  * batchinfer retry <run-id>: with a queue, put every chunk that is not done back on it; without one,
  * resume the run in this process. A succeeded run is left alone (exit 0).
  */
-export async function retryCommand(id: string, flags: { json?: boolean; wait?: boolean; redisUrl?: string; databaseUrl?: string; threads?: string }, io: CommandIO): Promise<number> {
+export async function retryCommand(id: string, flags: { json?: boolean; wait?: boolean; redisUrl?: string; queue?: string; databaseUrl?: string; threads?: string }, io: CommandIO): Promise<number> {
   const runId = Number(id);
   if (!Number.isInteger(runId) || runId < 1) throw new UsageError(`retry ${id}: a run id is a whole number (see batchinfer runs)`);
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
-  const redisUrl = flags.redisUrl ?? io.env.REDIS_URL;
-  if (redisUrl) {
+  const queue = resolveQueue(flags, io, db.url);
+  if (queue) {
     const { retryQueuedRun } = await import('../../queue/retry-run.js');
-    const r = await retryQueuedRun({ databaseUrl: db.url, redisUrl, runId, queueName: io.env.BATCHINFER_QUEUE || undefined });
+    const r = await retryQueuedRun({ databaseUrl: db.url, queue, runId, queueName: queueName(io) });
     if (flags.json) print(io.stdout, JSON.stringify(r));
     else print(io.stdout, r.message);
     if (!flags.wait || r.status !== 'queued') return r.status === 'failed' ? 1 : 0;

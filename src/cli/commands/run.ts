@@ -6,6 +6,7 @@ import { runJob } from '../../execute/run-job.js';
 import { print, type CommandIO } from '../io.js';
 import { ProgressLine } from '../progress.js';
 import { resolveDatabaseUrl, resolveThreads } from '../settings.js';
+import { queueName, resolveQueue } from '../queue-settings.js';
 
 export interface RunFlags {
   date?: string;
@@ -14,6 +15,7 @@ export interface RunFlags {
   threads?: string;
   databaseUrl?: string;
   redisUrl?: string;
+  queue?: string;
   inline?: boolean;
   wait?: boolean;
 }
@@ -25,11 +27,11 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
   const threads = resolveThreads(flags.threads, io);
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
   const progress = new ProgressLine(io.stderr);
-  const redisUrl = flags.inline ? undefined : (flags.redisUrl ?? io.env.REDIS_URL);
+  const queue = flags.inline ? undefined : resolveQueue(flags, io, db.url);
   let outcome;
-  if (redisUrl) {
+  if (queue) {
     const { enqueueRun } = await import('../../queue/enqueue-run.js');
-    const q = await enqueueRun({ spec, logicalDate, trigger: 'manual', databaseUrl: db.url, redisUrl, fresh: flags.fresh, queueName: io.env.BATCHINFER_QUEUE || undefined });
+    const q = await enqueueRun({ spec, logicalDate, trigger: 'manual', databaseUrl: db.url, queue, fresh: flags.fresh, queueName: queueName(io) });
     if (!flags.wait) {
       if (flags.json) print(io.stdout, JSON.stringify(q));
       else {

@@ -6,11 +6,13 @@ import { startQueueWorker } from '../../queue/queue-worker.js';
 import type { CommandIO } from '../io.js';
 import { eventLogger } from '../event-log.js';
 import { resolveDatabaseUrl } from '../settings.js';
+import { queueName, resolveQueue } from '../queue-settings.js';
 
 export interface WorkerFlags {
   concurrency?: string;
   graceMs?: string;
   redisUrl?: string;
+  queue?: string;
   databaseUrl?: string;
   root?: string;
   metricsPort?: string;
@@ -24,16 +26,16 @@ const whole = (raw: string, what: string, min: number) => {
 
 /** batchinfer worker: score queued chunks of any job until SIGTERM/SIGINT (then exit 0 within --grace-ms). */
 export async function workerCommand(flags: WorkerFlags, io: CommandIO): Promise<number> {
-  const redisUrl = flags.redisUrl ?? io.env.REDIS_URL;
-  if (!redisUrl) throw new UsageError('No Redis configured: pass --redis-url or set REDIS_URL (a worker takes chunks from the queue)');
   const concurrency = flags.concurrency !== undefined ? whole(flags.concurrency, '--concurrency', 1) : os.availableParallelism();
   const graceMs = flags.graceMs !== undefined ? whole(flags.graceMs, '--grace-ms', 0) : defaults.workerGraceMs;
   const lockMs = io.env.BATCHINFER_QUEUE_LOCK_MS !== undefined ? whole(io.env.BATCHINFER_QUEUE_LOCK_MS, 'BATCHINFER_QUEUE_LOCK_MS', 1000) : undefined;
   const root = path.resolve(io.cwd, flags.root ?? io.env.BATCHINFER_ROOT ?? '.');
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
+  const queue = resolveQueue(flags, io, db.url);
+  if (!queue) throw new UsageError('No queue configured: pass --redis-url or set REDIS_URL (or use --queue postgres: the queue in the results database)');
   const metricsPort = flags.metricsPort !== undefined ? whole(flags.metricsPort, '--metrics-port', 1) : undefined;
   const log = eventLogger(io.stdout);
-  const worker = await startQueueWorker({ redisUrl, databaseUrl: db.url, concurrency, root, lockMs, log, metricsPort, queueName: io.env.BATCHINFER_QUEUE || undefined });
+  const worker = await startQueueWorker({ queue, databaseUrl: db.url, concurrency, root, lockMs, log, metricsPort, queueName: queueName(io) });
   await new Promise<void>((resolve) => {
     if (io.signal?.aborted) return resolve();
     io.signal?.addEventListener('abort', () => resolve(), { once: true });
