@@ -5,7 +5,8 @@ import { describeModelFile } from '../model/model-file.js';
 import { checkSignature, readSignature, type OutputColumn } from '../model/signature.js';
 import { migrate } from '../runs/migrations.js';
 import { claimRun, releaseRun, type Claim } from '../runs/claim-run.js';
-import { addChunks, pendingChunks, planDone, planExtends, type NewRun, type RunTrigger } from '../runs/ledger.js';
+import { addChunks, pendingChunks, planDone, planExtends, setSourceSnapshot, type NewRun, type RunTrigger } from '../runs/ledger.js';
+import { PostgresSource } from '../sources/postgres-source.js';
 import type { ChunkRange, Source } from '../sources/source.js';
 import { ChunkFeed } from './chunk-feed.js';
 import { ensureResultTable, resultColumns } from '../sink/result-table.js';
@@ -128,9 +129,17 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     }
     const feed = new ChunkFeed();
     const planner = await connectPg(opts.databaseUrl, { purpose: 'plan', queryTimeoutMs: defaults.dbQueryTimeoutMs });
-    const planned = planInBackground(planner, source(), claim.run.runId, feed, opts.planSignal);
+    const plannerSource = source();
+    // A Postgres source is planned and read in one exported snapshot, held by the planner's source until
+    // the run ends: every chunk reads the rows the plan counted, whatever is written meanwhile.
+    let snapshot: string | undefined;
+    if (plannerSource instanceof PostgresSource) {
+      snapshot = await plannerSource.exportSnapshot();
+      await setSourceSnapshot(client, claim.run.runId, snapshot);
+    }
+    const planned = planInBackground(planner, plannerSource, claim.run.runId, feed, opts.planSignal, snapshot !== undefined);
     planned.catch(() => undefined); // the caller awaits it after scoring; not an unhandled rejection meanwhile
-    return { ...claim, ownerClient: client, outputs, feed, planned, closePlanner: async () => undefined };
+    return { ...claim, run: { ...claim.run, sourceSnapshot: snapshot ?? null }, ownerClient: client, outputs, feed, planned, closePlanner: () => plannerSource.close() };
   } catch (err) {
     await client.end().catch(() => undefined);
     throw err;
@@ -152,9 +161,9 @@ export async function replan(client: pg.Client, runId: number, source: Source, s
 
 /**
  * Plan the run on `client`: chunks go to the ledger, then to the feed, as the source finds them; the
- * run is marked planned at the end. Closes the source and the connection.
+ * run is marked planned at the end. Closes the connection, and the source unless it holds the run's snapshot.
  */
-function planInBackground(client: pg.Client, source: Source, runId: number, feed: ChunkFeed, signal: AbortSignal | undefined): Promise<PlanSummary> {
+function planInBackground(client: pg.Client, source: Source, runId: number, feed: ChunkFeed, signal: AbortSignal | undefined, keepSourceOpen = false): Promise<PlanSummary> {
   let handed = 0;
   let inserting: Promise<void> = Promise.resolve();
   const add = (chunks: ChunkRange[]) => {
@@ -180,7 +189,7 @@ function planInBackground(client: pg.Client, source: Source, runId: number, feed
       feed.end(reason);
       throw reason;
     } finally {
-      await source.close().catch(() => undefined);
+      if (!keepSourceOpen) await source.close().catch(() => undefined);
       await client.end().catch(() => undefined);
     }
   })();

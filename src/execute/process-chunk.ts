@@ -101,7 +101,7 @@ async function attemptChunk(
     const rejects: Reject[] = [];
     let rowsScored = 0;
     await write(COPY_HEADER);
-    for await (const batch of ctx.source.read(chunk, { signal, takenKeys })) {
+    for await (const batch of ctx.source.read(chunk, { signal, takenKeys, snapshot: ctx.run.sourceSnapshot ?? undefined })) {
       rejects.push(...batch.rejects);
       if (batch.n > 0) {
         const results = (await session.run(feeds(ctx, batch), fetches)) as Record<string, Tensor>;
@@ -187,7 +187,7 @@ function feeds(ctx: ChunkContext, batch: RowBatch): Record<string, Tensor> {
 async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<Set<Key>> {
   const spec = ctx.run.spec;
   const keys: Key[] = [];
-  for await (const batch of ctx.source.read(chunk, { signal })) keys.push(...batch.keys.slice(0, batch.n));
+  for await (const batch of ctx.source.read(chunk, { signal, snapshot: ctx.run.sourceSnapshot ?? undefined })) keys.push(...batch.keys.slice(0, batch.n));
   const inTable = new Set<Key>();
   for (let i = 0; i < keys.length; i += 10_000) {
     const { rows } = await ctx.client.query<{ k: string }>(
@@ -208,7 +208,7 @@ async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: Chun
     if (left === 0) break;
     const range: ChunkRange = { chunk: c.chunk, range: c.range, plannedRows: c.planned_rows === null ? undefined : Number(c.planned_rows) };
     const seen = new Set<Key>();
-    for await (const batch of ctx.source.read(range, { signal })) {
+    for await (const batch of ctx.source.read(range, { signal, snapshot: ctx.run.sourceSnapshot ?? undefined })) {
       for (let r = 0; r < batch.n; r++) {
         const k = batch.keys[r];
         if (!inTable.has(k) || seen.has(k)) continue;

@@ -7,8 +7,7 @@ import { CsvSource } from './csv-source.js';
 import type { Source } from './source.js';
 
 /** The source adapter a spec names, with the run's template variables applied. */
-/** `snapshot`: a Postgres source reads under the planner's exported snapshot while it is held (see PostgresSource). */
-export function openSource(spec: JobSpec, logicalDate: string, opts: { databaseUrl: string; snapshot?: string }): Source {
+export function openSource(spec: JobSpec, logicalDate: string, opts: { databaseUrl: string }): Source {
   const vars = templateVars(logicalDate);
   if (spec.source.kind === 'csv') {
     const file = renderTemplate(spec.source.path, vars, `${spec.specLabel}: source.csv.path`);

@@ -1,11 +1,14 @@
 import { SeenKeys, parseBigintKey, type Key } from './keys.js';
-import pg from 'pg';
+import type pg from 'pg';
 import { copyOut } from './copy-out.js';
-import { UsageError, SourceError, errorMessage } from '../errors.js';
+import { FinalError, UsageError, SourceError, errorMessage, sqlState } from '../errors.js';
+import { defaults } from '../defaults.js';
+import { describeServer } from '../db/connect.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { templateVars } from '../spec/template.js';
 import { badNumberReason, parseNumber } from './parse-number.js';
-import { bindTemplate, ident, settingsStatement } from './postgres-query.js';
+import { bindTemplate, findSemicolon, ident, isMultiStatement, isQueryFault, oneLine, settingsStatement, subqueryBody } from './postgres-query.js';
+import { SourceConnections } from './postgres-connections.js';
 import { BinaryCopyReader } from './copy-binary-reader.js';
 import type { ChunkRange, PlanOptions, ReadOptions, Reject, RowBatch, Source } from './source.js';
 
@@ -17,6 +20,8 @@ export interface PgChunkRange {
 }
 
 const integerKeyTypes = new Set(['bigint', 'integer', 'smallint']);
+const maxKeyBytes = defaults.maxKeyBytes;
+const noop = () => undefined;
 const numericTypes = new Set(['real', 'double precision', 'smallint', 'integer', 'bigint', 'numeric', 'boolean']);
 
 /** Where each feature field of a COPY row goes, as arrays the per-row loop reads cheaply. */
@@ -29,6 +34,10 @@ interface FeaturePlan {
   widths: Int32Array;
   /** key, features, passthrough: the names of a reject's raw fields */
   rawNames: string[];
+  /** the key column arrives as binary int8 */
+  intKey: boolean;
+  /** keys are bigint Keys (numbers up to 15 digits), else text */
+  bigintKeys: boolean;
 }
 
 interface Column {
@@ -40,16 +49,23 @@ interface Column {
  * Rows from a SQL query. Chunks are key ranges found in one ordered pass over the keys (never
  * OFFSET), so each chunk is an independent query. Rows come out with
  * COPY (FORMAT binary); numeric features arrive as float4 bytes and go straight into the tensor.
+ *
+ * The query is the user's text, spliced into COPY statements (COPY takes no parameters and runs on
+ * the simple protocol, which would run a second statement): before any COPY, describe() sends the
+ * query wrapped as a subquery through the extended protocol, which refuses more than one statement.
+ * Everything runs in READ ONLY transactions the one statement cannot end.
+ *
+ * Safe to share: plans and reads may run concurrently, each on its own connection (see
+ * SourceConnections). Snapshots: exportSnapshot() below, ReadOptions.snapshot.
  */
 export class PostgresSource implements Source {
-  private client?: pg.Client;
-  private columns?: Map<string, Column>;
-  /** the key column arrives as binary int8 */
-  private intKey = false;
-  /** keys are bigint Keys (numbers up to 15 digits), else text */
-  private bigintKeys = false;
+  private readonly conns: SourceConnections;
+  private described?: Promise<Map<string, Column>>;
   private readonly sql: string;
   private readonly where: string;
+  /** the spec key a connection failure names */
+  private readonly urlWhere: string;
+  private readonly server: string;
 
   constructor(
     private readonly spec: JobSpec,
@@ -57,53 +73,113 @@ export class PostgresSource implements Source {
   ) {
     if (spec.source.kind !== 'postgres') throw new Error('not a postgres source');
     this.where = `${spec.specLabel}: source.postgres.query`;
-    this.sql = bindTemplate(spec.source.query, this.where).sql;
+    this.urlWhere = `${spec.specLabel}: ${spec.source.url ? 'source.postgres.url' : 'source.postgres (the results database)'}`;
+    this.sql = subqueryBody(bindTemplate(spec.source.query, this.where).sql);
+    this.server = describeServer(opts.url);
+    this.conns = new SourceConnections(opts.url);
   }
 
-  private async connect(): Promise<pg.Client> {
-    if (this.client) return this.client;
-    const client = new pg.Client({ connectionString: this.opts.url, application_name: 'batchinfer source' });
+  /**
+   * Export a snapshot of the source database and hold it until close(): plan() on this source, and
+   * reads given its id (ReadOptions.snapshot, on any source of the same database, in any process)
+   * see the rows exactly as they were at this moment, so chunks neither miss nor repeat rows of a
+   * table written meanwhile. Holds one connection idle in a REPEATABLE READ transaction (which also
+   * holds back VACUUM on that database) for as long as the source is open. Calling it again returns
+   * the same id. A reader whose exporter is gone reads without it (see SourceConnections.begin).
+   */
+  async exportSnapshot(): Promise<string> {
     try {
-      await client.connect();
+      return await this.conns.exportSnapshot();
     } catch (err) {
-      throw new UsageError(`${this.spec.specLabel}: source.postgres.url: cannot connect: ${errorMessage(err)}`);
+      throw this.failure(err);
     }
-    this.client = client;
-    return client;
   }
 
-  /** Run fn in a read-only transaction with the template variables bound. */
-  private async inTransaction<T>(extra: Record<string, string | null>, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-    const c = await this.connect();
-    await c.query('BEGIN READ ONLY');
+  private async acquire(): Promise<pg.Client> {
     try {
-      const s = settingsStatement(templateVars(this.opts.logicalDate), extra);
-      await c.query(s.text, s.values);
-      const out = await fn(c);
+      return await this.conns.acquire();
+    } catch (err) {
+      throw this.connectFailure(err);
+    }
+  }
+
+  /** BEGIN READ ONLY (in the snapshot, when given) and bind the template variables for this transaction. */
+  private async begin(c: pg.Client, snapshot: string | undefined, doing: string, extra: Record<string, string | null>): Promise<void> {
+    await this.conns.begin(c, snapshot);
+    const s = settingsStatement(templateVars(this.opts.logicalDate), extra, `batchinfer source ${doing}`);
+    await c.query(s.text, s.values);
+  }
+
+  /** A connection that could not be made: one line naming the spec key and host:port, never the password. */
+  private connectFailure(err: unknown): Error {
+    let message = oneLine(errorMessage(err));
+    try {
+      // pg's messages carry no password; this only guards against one that someday would (short ones would mangle the text)
+      const password = decodeURIComponent(new URL(this.opts.url).password);
+      if (password.length >= 4) message = message.split(password).join('***');
+    } catch {
+      // an unparseable URL has no password to hide from pg's messages
+    }
+    message = `${this.urlWhere}: ${message}`;
+    const code = (err as { code?: unknown }).code;
+    // Wrong credentials, database or host name, or a malformed URL: the user's to fix. Else (refused, timed out) retry may help.
+    if (/^(28|3D)/.test(sqlState(err) ?? '') || code === 'ENOTFOUND' || code === 'ERR_INVALID_URL') return new UsageError(message);
+    return Object.assign(new Error(message, { cause: err }), { code });
+  }
+
+  /**
+   * A failure of the source's work classed by its cause: the query's own fault (bad SQL, a data error
+   * in it, a write) is the user's to fix wherever it surfaces (UsageError naming the spec key); a lost
+   * connection, a cancel, a serialization failure is transient (the chunk is retried), named with the server.
+   */
+  private failure(err: unknown, signal?: AbortSignal): Error {
+    if (signal?.aborted) return (signal.reason as Error) ?? err;
+    if (err instanceof UsageError || err instanceof SourceError || err instanceof FinalError) return err;
+    if (isMultiStatement(err)) return new UsageError(`${this.where}: must be one SELECT statement`);
+    const state = sqlState(err);
+    const message = oneLine(errorMessage(err));
+    if (state && isQueryFault(state)) return new UsageError(`${this.where}: ${message}`);
+    const e = new Error(`${this.where} (PostgreSQL at ${this.server}): ${message}`, { cause: err });
+    const code = (err as { code?: unknown }).code;
+    return code === undefined ? e : Object.assign(e, { code });
+  }
+
+  /**
+   * Column names and SQL types of the query's result, via a LIMIT 0 probe. The probe goes through the
+   * extended protocol, which parses the whole text as one statement or refuses it: so the query holds
+   * no `;` token outside strings and comments, ends outside any string or comment (the probe's tail
+   * would be swallowed), and so every statement that wraps it the same way (subqueryBody) is one
+   * statement too. Checked once per source, before any COPY.
+   */
+  private describe(): Promise<Map<string, Column>> {
+    if (!this.described) {
+      const describing = this.probe();
+      this.described = describing;
+      describing.catch(() => {
+        if (this.described === describing) this.described = undefined;
+      });
+    }
+    return this.described;
+  }
+
+  private async probe(): Promise<Map<string, Column>> {
+    const c = await this.acquire();
+    let clean = false;
+    try {
+      await this.begin(c, undefined, 'check', {});
+      const { fields } = await c.query({ text: `SELECT * FROM (${this.sql}) q LIMIT 0`, queryMode: 'extended' } as pg.QueryConfig);
+      const types = await c.query<{ oid: number; name: string }>(`SELECT oid::int, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1)`, [fields.map((f) => f.dataTypeID)]);
       await c.query('COMMIT');
-      return out;
+      clean = true;
+      const typeName = new Map(types.rows.map((r) => [r.oid, r.name]));
+      return new Map(fields.map((f) => [f.name, { name: f.name, type: typeName.get(f.dataTypeID) ?? 'unknown' }]));
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      // A ";" the wrapper's parenthesis makes a syntax error (or an unclosed comment after it) is a second statement all the same.
+      if (sqlState(err) === '42601' && findSemicolon(this.sql) >= 0) throw new UsageError(`${this.where}: must be one SELECT statement`);
+      throw this.failure(err);
+    } finally {
+      await this.conns.release(c, clean);
     }
-  }
-
-  private queryError(err: unknown): Error {
-    if (err instanceof UsageError || err instanceof SourceError) return err;
-    return new UsageError(`${this.where}: ${errorMessage(err)}`);
-  }
-
-  /** Column names and SQL types of the query's result, via a LIMIT 0 probe. */
-  private async describe(): Promise<Map<string, Column>> {
-    if (this.columns) return this.columns;
-    const fields = await this.inTransaction({}, async (c) => (await c.query(`SELECT * FROM (${this.sql}) q LIMIT 0`)).fields).catch((e) => {
-      throw this.queryError(e);
-    });
-    const c = await this.connect();
-    const types = await c.query<{ oid: number; name: string }>(`SELECT oid::int, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1)`, [fields.map((f) => f.dataTypeID)]);
-    const typeName = new Map(types.rows.map((r) => [r.oid, r.name]));
-    this.columns = new Map(fields.map((f) => [f.name, { name: f.name, type: typeName.get(f.dataTypeID) ?? 'unknown' }]));
-    return this.columns;
   }
 
   async check(): Promise<void> {
@@ -142,16 +218,21 @@ export class PostgresSource implements Source {
     let prev: Key | undefined;
     let nulls = 0;
     const reader = new BinaryCopyReader(1);
-    const c = await this.connect();
+    let snapshot: string | undefined;
+    try {
+      snapshot = await this.conns.heldSnapshot();
+    } catch (err) {
+      throw this.failure(err);
+    }
+    const c = await this.acquire();
     let finished = false;
     // Stopped while the server is still sorting (no rows arrive to check the signal on): drop the connection.
-    const onAbort = () => void c.end().catch(() => undefined);
+    const onAbort = () => void c.end().catch(noop);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await c.query('BEGIN READ ONLY');
-      const s = settingsStatement(templateVars(this.opts.logicalDate), {});
-      await c.query(s.text, s.values);
+      await this.begin(c, snapshot, 'plan', {});
       const stream = c.query(copyOut(`COPY (SELECT k${intKey ? '::int8' : '::text'} FROM (SELECT ${ident(this.spec.key)} AS k FROM (${this.sql}) q) s ORDER BY s.k) TO STDOUT (FORMAT binary)`));
+      stream.on('error', noop); // reported through the loop below; this one catches an error after the loop has left
       for await (const data of stream as AsyncIterable<Buffer>) {
         opts.signal?.throwIfAborted();
         reader.push(data);
@@ -177,14 +258,11 @@ export class PostgresSource implements Source {
       await c.query('COMMIT');
       finished = true;
     } catch (err) {
-      throw this.queryError(err);
+      throw this.failure(err, opts.signal);
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
-      // Stopped inside the COPY: drop the connection (a ROLLBACK would queue behind the COPY).
-      if (!finished) {
-        this.client = undefined;
-        await c.end().catch(() => undefined);
-      }
+      // Stopped inside the COPY: the connection is dropped (a ROLLBACK would queue behind the COPY).
+      await this.conns.release(c, finished);
     }
     if (rows > 0) chunks.push({ chunk: chunks.length, range: { lo: chunks.length === 0 ? null : lo, hi: null, keyType }, plannedRows: rows });
     if (nulls > 0) chunks.push({ chunk: chunks.length, range: { lo: null, hi: null, nulls: true, keyType }, plannedRows: nulls });
@@ -196,8 +274,10 @@ export class PostgresSource implements Source {
     const { signal } = opts;
     const cols = await this.describe();
     const spec = this.spec;
-    const range = chunk.range as unknown as PgChunkRange & { keyType: string };
+    const range = chunk.range as unknown as PgChunkRange;
     const key = ident(spec.key);
+    // The key's type as the server names it now (format_type quotes what needs it), never text read back from the ledger.
+    const keyType = cols.get(spec.key)!.type;
     const features = spec.inputs.flatMap((input, ii) => input.columns.map((c, pos) => ({ column: c, ii, pos, numeric: numericTypes.has(cols.get(c)!.type) })));
     const select = [
       // Integer keys travel as binary int8 (no int8out in the server, no UTF-8 decode here).
@@ -208,8 +288,8 @@ export class PostgresSource implements Source {
     const conds = range.nulls
       ? [`${key} IS NULL`]
       : [
-          range.lo !== null ? `${key} >= current_setting('batchinfer.lo')::${range.keyType}` : null,
-          range.hi !== null ? `${key} < current_setting('batchinfer.hi')::${range.keyType}` : null,
+          range.lo !== null ? `${key} >= current_setting('batchinfer.lo')::${keyType}` : null,
+          range.hi !== null ? `${key} < current_setting('batchinfer.hi')::${keyType}` : null,
           `${key} IS NOT NULL`,
         ].filter(Boolean);
     const copySql = `COPY (SELECT ${select.join(', ')} FROM (${this.sql}) q WHERE ${conds.join(' AND ')}) TO STDOUT (FORMAT binary)`;
@@ -224,8 +304,6 @@ export class PostgresSource implements Source {
       lines: null,
     };
     const reader = new BinaryCopyReader(select.length);
-    this.intKey = integerKeyTypes.has(cols.get(spec.key)!.type);
-    this.bigintKeys = spec.keyType === 'bigint';
     features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
     const plan: FeaturePlan = {
       columns: features.map((f) => f.column),
@@ -234,15 +312,18 @@ export class PostgresSource implements Source {
       numeric: Uint8Array.from(features, (f) => (f.numeric ? 1 : 0)),
       widths: Int32Array.from(widths),
       rawNames: [spec.key, ...features.map((f) => f.column), ...spec.passthrough],
+      intKey: integerKeyTypes.has(cols.get(spec.key)!.type),
+      bigintKeys: spec.keyType === 'bigint',
     };
     const seen = new SeenKeys(opts.takenKeys);
-    const c = await this.connect();
-    await c.query('BEGIN READ ONLY');
+    let snapshot = opts.snapshot;
+    const c = await this.acquire();
     let finished = false;
     try {
-      const s = settingsStatement(templateVars(this.opts.logicalDate), { lo: range.lo, hi: range.hi });
-      await c.query(s.text, s.values);
+      snapshot ??= await this.conns.heldSnapshot();
+      await this.begin(c, snapshot, 'read', { lo: range.lo, hi: range.hi });
       const stream = c.query(copyOut(copySql));
+      stream.on('error', noop); // reported through the loop below; this one catches an error after the consumer has left
       for await (const data of stream as AsyncIterable<Buffer>) {
         signal?.throwIfAborted();
         reader.push(data);
@@ -259,15 +340,11 @@ export class PostgresSource implements Source {
       await c.query('COMMIT');
       finished = true;
     } catch (err) {
-      throw err instanceof UsageError ? err : new SourceError(`${this.where}: ${errorMessage(err)}`);
+      throw this.failure(err, signal);
     } finally {
       // Stopped early (an error, or the consumer gave up): the connection may still be inside the
-      // COPY, where a ROLLBACK would queue behind it forever. Drop the connection instead; the next
-      // read opens a new one.
-      if (!finished) {
-        this.client = undefined;
-        await c.end().catch(() => undefined);
-      }
+      // COPY, where a ROLLBACK would queue behind it forever. It is dropped instead, not pooled.
+      await this.conns.release(c, finished);
     }
   }
 
@@ -278,11 +355,13 @@ export class PostgresSource implements Source {
     let key: Key | null = null;
     let reason: string | null = null;
     if (keyLen >= 0) {
-      if (this.intKey) key = this.bigintKeys ? reader.int8Key(starts[0]) : reader.int8Text(starts[0]);
+      if (plan.intKey) key = plan.bigintKeys ? reader.int8Key(starts[0]) : reader.int8Text(starts[0]);
       else {
         const text = buf.toString('utf8', starts[0], starts[0] + keyLen);
         key = text;
-        if (this.bigintKeys && text !== '') {
+        // The result table's key index takes at most ~2.7 KB: a longer key would fail the whole chunk's COPY.
+        if (keyLen > maxKeyBytes) reason = `key is ${keyLen} bytes; the limit is ${maxKeyBytes}`;
+        else if (plan.bigintKeys && text !== '') {
           const k = parseBigintKey(text);
           if (k === undefined) reason = `key "${text}" is not a 64-bit integer (key_type: bigint)`;
           else key = k;
@@ -323,17 +402,16 @@ export class PostgresSource implements Source {
     // Last, as in the CSV source: a rejected row's key stays free for a good row.
     if (reason === null && !seen.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     if (reason !== null) {
-      batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, plan.rawNames, nf, this.intKey) } satisfies Reject);
+      batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, plan.rawNames, nf, plan.intKey) } satisfies Reject);
       return;
     }
     batch.keys[r] = key!;
     batch.n = r + 1;
   }
 
+  /** End every connection of this source, the snapshot's too (its id stops working). Safe to call twice. */
   async close(): Promise<void> {
-    const c = this.client;
-    this.client = undefined;
-    await c?.end();
+    await this.conns.close();
   }
 }
 

@@ -41,6 +41,12 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** keys already taken in this run (by other chunks): rows with these keys become duplicate-key rejects */
   takenKeys?: ReadonlySet<Key>;
+  /**
+   * Read inside this exported snapshot (a Postgres source's exportSnapshot(), e.g. the run's
+   * runs.source_snapshot), so every chunk sees the rows the plan counted; read the data as it is now
+   * when the exporter is gone. Sources without snapshots ignore it.
+   */
+  snapshot?: string;
 }
 
 export interface PlanOptions {
