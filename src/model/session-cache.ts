@@ -4,9 +4,19 @@ import { UsageError, errorMessage } from '../errors.js';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | undefined;
+/**
+ * onnxruntime's own log lines, off (fatal only): they carry ANSI colour codes whatever stderr is, its warnings
+ * (graph clean-ups such as an unused initializer) are not the user's to act on in a batch run, and its errors
+ * also come back as the exception batchinfer reports in its own words.
+ */
+const ortLogSeverity = 4;
+
 /** onnxruntime-node loaded lazily: commands that never score (db, validate of a bad spec) skip its start-up cost. */
 export function ort(): Ort {
-  ortModule ??= createRequire(import.meta.url)('onnxruntime-node') as Ort;
+  if (!ortModule) {
+    ortModule = createRequire(import.meta.url)('onnxruntime-node') as Ort;
+    ortModule.env.logLevel = 'fatal'; // the process-wide default, taken when the first session creates onnxruntime's environment
+  }
   return ortModule;
 }
 
@@ -21,7 +31,7 @@ export function getSession(modelPath: string): Promise<InferenceSession> {
   let s = sessions.get(modelPath);
   if (!s) {
     s = ort()
-      .InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' })
+      .InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: ortLogSeverity })
       .catch((err: unknown) => {
         sessions.delete(modelPath);
         throw new UsageError(`${modelPath}: cannot load ONNX model: ${errorMessage(err).split('\n')[0]}`);
