@@ -2,7 +2,17 @@
 import { performance } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 
-const on = process.env.BATCHINFER_TRACE === '1';
+/**
+ * The CLI sets the flag from its settings (setTrace). Worker threads have no CLI: they start from the
+ * environment they inherit, the one read of process.env below src/cli/ (the executor's thread data is not
+ * this module's to extend, and a thread must trace from its first line).
+ */
+let on = process.env.BATCHINFER_TRACE === '1';
+
+/** Turn trace lines on or off for this thread (the CLI: from BATCHINFER_TRACE, see src/cli/settings.ts). */
+export function setTrace(enabled: boolean): void {
+  on = enabled;
+}
 
 export function trace(what: string): void {
   if (on) process.stderr.write(`trace ${((performance.timeOrigin + performance.now()) % 1e6).toFixed(1).padStart(9)} t${threadId} ${what}\n`);

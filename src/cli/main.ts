@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { FinalError, SourceError, UnavailableError, UsageError, classifyError, errorMessage } from '../errors.js';
 import { RunBusyError } from '../runs/claim-run.js';
+import { setTrace } from '../trace.js';
 import type { CommandIO } from './io.js';
+import { settingsOf, type EnvSettings } from './settings.js';
 
 /**
  * The one exit point's logic: returns the exit code (0 ok, 1 run failed or unexpected error,
@@ -10,12 +12,22 @@ import type { CommandIO } from './io.js';
 export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise<number> {
   const controller = new AbortController();
   const full: CommandIO = { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr, signal: controller.signal, ...io };
+  // onnxruntime's telemetry leaves an empty mat-debug-<pid>.log in the temp folder of every process that loads
+  // it; it reads this when its first session is created, from the process environment (so: this process's,
+  // set before any thread starts; threads inherit it).
+  if (!io.env) process.env.ORT_DISABLE_TELEMETRY ??= '1';
   let code = 0;
+  let settings: EnvSettings | undefined;
   const program = new Command('batchinfer')
     .description('Scheduled batch inference: CSV or Postgres rows through an ONNX model, exactly-once results in Postgres')
     .exitOverride()
     .configureOutput({ writeOut: (s) => full.stdout.write(s), writeErr: (s) => full.stderr.write(s) })
-    .showHelpAfterError('(run batchinfer --help for usage)');
+    .showHelpAfterError('(run batchinfer --help for usage)')
+    // The environment is checked before any command runs (not for --help): a bad variable is named at once.
+    .hook('preAction', () => {
+      settings = settingsOf(full);
+      setTrace(settings.BATCHINFER_TRACE);
+    });
 
   program
     .command('run')
@@ -143,7 +155,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     return code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    const debug = Boolean(full.env.DEBUG);
+    const debug = settings?.DEBUG ?? false;
     if (err instanceof UsageError) {
       full.stderr.write(`batchinfer: ${err.message}\n`);
       if (debug) full.stderr.write(`${err.stack}\n`);

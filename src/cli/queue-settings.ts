@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js';
 import type { QueueBackend } from '../queue/chunk-queue.js';
 import type { CommandIO } from './io.js';
+import { settingsOf } from './settings.js';
 
 /**
  * Where queued chunks go (flag > environment > default): `--queue redis|postgres|inline` or
@@ -8,8 +9,9 @@ import type { CommandIO } from './io.js';
  * inline). The Postgres queue lives in the results database.
  */
 export function resolveQueue(flags: { queue?: string; redisUrl?: string }, io: CommandIO, databaseUrl: string): QueueBackend | undefined {
-  const redisUrl = flags.redisUrl ?? io.env.REDIS_URL;
-  const kind = flags.queue ?? io.env.BATCHINFER_QUEUE ?? (redisUrl ? 'redis' : 'inline');
+  const s = settingsOf(io);
+  const redisUrl = flags.redisUrl ?? s.REDIS_URL;
+  const kind = flags.queue ?? s.BATCHINFER_QUEUE ?? (redisUrl ? 'redis' : 'inline');
   if (kind === 'inline' || kind === 'none') return undefined;
   if (kind === 'postgres') return { kind: 'postgres', url: databaseUrl };
   if (kind === 'redis') {
@@ -25,4 +27,4 @@ export function resolveQueue(flags: { queue?: string; redisUrl?: string }, io: C
 }
 
 /** The queue's name: one per ledger when several share a Redis (BATCHINFER_QUEUE_NAME). */
-export const queueName = (io: CommandIO) => io.env.BATCHINFER_QUEUE_NAME || undefined;
+export const queueName = (io: CommandIO) => settingsOf(io).BATCHINFER_QUEUE_NAME;

@@ -62,7 +62,7 @@ export class EmbeddedPostgres {
   }
 
   private async isRunning(s: EmbeddedState): Promise<boolean> {
-    const r = spawnSync(path.join(s.binDir, 'pg_ctl'), ['status', '-D', s.dataDir], { ...asServerUser(), encoding: 'utf8' });
+    const r = spawnSync(path.join(s.binDir, 'pg_ctl'), ['status', '-D', s.dataDir], { ...asServerUser(this.log), encoding: 'utf8' });
     return r.status === 0 && (await canConnect(s.port));
   }
 
@@ -84,7 +84,7 @@ export class EmbeddedPostgres {
       await run(
         path.join(s.binDir, 'pg_ctl'),
         ['start', '-w', '-t', '60', '-D', s.dataDir, '-l', logFile, '-o', `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`],
-        { ...asServerUser(), timeout: 90_000 },
+        { ...asServerUser(this.log), timeout: 90_000 },
       ).catch((err: unknown) => {
         throw new Error(`embedded PostgreSQL did not start: ${errorMessage(err).split('\n').slice(0, 3).join(' ')}; see ${logFile}`);
       });
@@ -98,16 +98,16 @@ export class EmbeddedPostgres {
   async stop(): Promise<boolean> {
     const s = this.readState();
     if (!s || !(await this.isRunning(s))) return false;
-    await run(path.join(s.binDir, 'pg_ctl'), ['stop', '-w', '-m', 'fast', '-D', s.dataDir], { ...asServerUser(), timeout: 60_000 });
+    await run(path.join(s.binDir, 'pg_ctl'), ['stop', '-w', '-m', 'fast', '-D', s.dataDir], { ...asServerUser(this.log), timeout: 60_000 });
     return true;
   }
 
   private async initialise(): Promise<EmbeddedState> {
     const binDir = await serverBinaries();
+    const user = asServerUser(this.log);
     const dataDir = serverReachable(this.home) ? path.join(this.home, 'pgdata') : fallbackDataDir(this.home);
     const serverBin = serverReachable(binDir) ? binDir : copyBinaries(binDir);
     fs.mkdirSync(dataDir, { recursive: true });
-    const user = asServerUser();
     if (user.uid !== undefined) fs.chownSync(dataDir, user.uid, user.gid!);
     fs.chmodSync(dataDir, 0o700);
     this.log(`initialising embedded PostgreSQL in ${dataDir}`);
@@ -146,20 +146,41 @@ async function serverBinaries(): Promise<string> {
   }
 }
 
+/** How the server's user is looked up and created; injectable so the creation path is testable without root. */
+export interface ServerUserDeps {
+  isRoot: boolean;
+  run: (cmd: string, args: string[]) => { status: number | null; stdout: string };
+  log: (line: string) => void;
+}
+
 /**
- * PostgreSQL refuses to run as root. As root we run it as the `postgres` user (created when missing),
- * which must be able to reach its data directory and binaries.
+ * PostgreSQL refuses to run as root. As root we run it as the `postgres` user (created when missing, and
+ * said so: adding a system user is not something to do silently), which must be able to reach its data
+ * directory and binaries.
  */
-function asServerUser(): { uid?: number; gid?: number } {
-  if (process.getuid?.() !== 0) return {};
-  let id = spawnSync('id', ['-u', USER], { encoding: 'utf8' });
+export function resolveServerUser(deps: ServerUserDeps): { uid?: number; gid?: number } {
+  if (!deps.isRoot) return {};
+  let id = deps.run('id', ['-u', USER]);
   if (id.status !== 0) {
-    spawnSync('groupadd', ['-f', USER]);
-    spawnSync('useradd', ['-r', '-g', USER, '-s', '/bin/false', USER]);
-    id = spawnSync('id', ['-u', USER], { encoding: 'utf8' });
+    deps.log(`creating system user "${USER}" to run the embedded server (PostgreSQL refuses to run as root)`);
+    deps.run('groupadd', ['-f', USER]);
+    deps.run('useradd', ['-r', '-g', USER, '-s', '/bin/false', USER]);
+    id = deps.run('id', ['-u', USER]);
+    if (id.status !== 0) throw new Error(`could not create system user "${USER}" to run the embedded server (PostgreSQL refuses to run as root); create it, or set DATABASE_URL to use your own server`);
   }
-  const gid = spawnSync('id', ['-g', USER], { encoding: 'utf8' });
+  const gid = deps.run('id', ['-g', USER]);
   return { uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+let serverUser: { uid?: number; gid?: number } | undefined;
+/** The server's user, looked up (and created) once per process: it is asked for on every pg_ctl call and path check. */
+export function asServerUser(log: (line: string) => void = () => undefined): { uid?: number; gid?: number } {
+  serverUser ??= resolveServerUser({
+    isRoot: process.getuid?.() === 0,
+    run: (cmd, args) => spawnSync(cmd, args, { encoding: 'utf8' }),
+    log,
+  });
+  return serverUser;
 }
 
 /** Can the server's user traverse every folder down to `dir`? (Only a question as root: then it is another user.) */

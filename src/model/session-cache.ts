@@ -6,9 +6,19 @@ import { FinalError, UsageError, errorMessage } from '../errors.js';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | undefined;
+/**
+ * onnxruntime's own log lines, off (fatal only): they carry ANSI colour codes whatever stderr is, its warnings
+ * (graph clean-ups such as an unused initializer) are not the user's to act on in a batch run, and its errors
+ * also come back as the exception batchinfer reports in its own words.
+ */
+const ortLogSeverity = 4;
+
 /** onnxruntime-node loaded lazily: commands that never score (db, validate of a bad spec) skip its start-up cost. */
 export function ort(): Ort {
-  ortModule ??= createRequire(import.meta.url)('onnxruntime-node') as Ort;
+  if (!ortModule) {
+    ortModule = createRequire(import.meta.url)('onnxruntime-node') as Ort;
+    ortModule.env.logLevel = 'fatal'; // the process-wide default, taken when the first session creates onnxruntime's environment
+  }
   return ortModule;
 }
 
@@ -61,7 +71,7 @@ export async function loadModel(modelPath: string, expectSha256?: string): Promi
   let s = sessions.get(sha256);
   if (!s) {
     s = ort()
-      .InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' })
+      .InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: ortLogSeverity })
       .catch((err: unknown) => {
         sessions.delete(sha256);
         throw new UsageError(`${modelPath}: cannot load ONNX model: ${errorMessage(err).split('\n')[0]}`);

@@ -41,6 +41,25 @@ export function readSignature(session: InferenceSession): ModelSignature {
 
 export const formatShape = (shape: ReadonlyArray<number | string>) => `[${shape.map((d) => (typeof d === 'string' ? d || '?' : d < 0 ? '?' : d)).join(', ')}]`;
 
+const isFixed = (d: number | string): d is number => typeof d === 'number' && d >= 0;
+
+/**
+ * What is wrong with a model input's declared shape for what batchinfer feeds it: a [rows, columns] float32
+ * tensor, rows = batch_size (the last batch of a chunk shorter). Anything else would pass here and then fail
+ * every chunk at session.run: a rank-1 input, or a fixed batch dimension (allowed only as 1 with batch_size 1).
+ */
+function inputShapeProblem(shape: ReadonlyArray<number | string>, columns: string[], batchSize: number): string | undefined {
+  const k = columns.length;
+  const feeds = `batchinfer feeds [batch_size, ${k}] (${k} column${k === 1 ? '' : 's'} per row)`;
+  if (shape.length !== 2) return `the model declares ${formatShape(shape)} (rank ${shape.length}); ${feeds}: export the model with a 2-D input [N, ${k}]`;
+  const [batch, width] = shape;
+  if (isFixed(width) && width !== k)
+    return `the model expects ${formatShape(shape)} (${width} features per row) but the spec gives ${k} columns (${columns.join(', ')}); list exactly ${width} columns`;
+  if (isFixed(batch) && !(batch === 1 && batchSize === 1))
+    return `the model declares ${formatShape(shape)}, a fixed batch of ${batch} row${batch === 1 ? '' : 's'}; ${feeds} with batch_size ${batchSize}, the last batch shorter: export the model with a symbolic batch dimension [N, ${k}]${batch === 1 ? ', or set batch_size: 1' : ''}`;
+  return undefined;
+}
+
 /**
  * Check the spec against the model before any row is read. Collects every mismatch, each naming the
  * input or output, what the model expects and what the spec gives.
@@ -56,12 +75,8 @@ export function checkSignature(spec: JobSpec, sig: ModelSignature): OutputColumn
       continue;
     }
     if (m.type !== 'float32') problems.push(`${where}: inputs.${input.name}: the model wants ${m.type}; batchinfer feeds float32 tensors`);
-    const last = m.shape.length === 2 ? m.shape[1] : m.shape.length === 1 ? 1 : undefined;
-    if (last === undefined) problems.push(`${where}: inputs.${input.name}: model input shape ${formatShape(m.shape)} is not [N, features]`);
-    else if (typeof last === 'number' && last >= 0 && last !== input.columns.length)
-      problems.push(
-        `${where}: inputs.${input.name}: the model expects ${formatShape(m.shape)} (${last} features per row) but the spec gives ${input.columns.length} columns (${input.columns.join(', ')}); list exactly ${last} columns`,
-      );
+    const shapeProblem = inputShapeProblem(m.shape, input.columns, spec.batchSize);
+    if (shapeProblem) problems.push(`${where}: inputs.${input.name}: ${shapeProblem}`);
   }
   for (const m of sig.inputs) {
     if (!spec.inputs.some((i) => i.name === m.name)) problems.push(`${where}: inputs: the model input "${m.name}" ${formatShape(m.shape)} is not fed; add inputs.${m.name}: [columns...]`);

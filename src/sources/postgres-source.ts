@@ -128,8 +128,8 @@ export class PostgresSource implements Source {
   }
 
   /**
-   * A failure of the source's work classed by its cause: the query's own fault (bad SQL, a data error
-   * in it, a write) is the user's to fix wherever it surfaces (UsageError naming the spec key); a lost
+   * A failure of the source's work classed by its cause: bad SQL is the user's to fix wherever it
+   * surfaces (UsageError naming the spec key), a data error in the query fails for good (FinalError); a lost
    * connection, a cancel, a serialization failure is transient (the chunk is retried), named with the server.
    */
   private failure(err: unknown, signal?: AbortSignal): Error {
@@ -138,7 +138,10 @@ export class PostgresSource implements Source {
     if (isMultiStatement(err)) return new UsageError(`${this.where}: must be one SELECT statement`);
     const state = sqlState(err);
     const message = oneLine(errorMessage(err));
-    if (state && isQueryFault(state)) return new UsageError(`${this.where}: ${message}`);
+    // Bad SQL is the spec's to fix (exit 2); a data error met while reading rows (division by zero in
+    // some row) fails the chunk at once, and the run, like any failed run (exit 1).
+    if (state && (/^(42|3F|0A)/.test(state) || state === '25006')) return new UsageError(`${this.where}: ${message}`);
+    if (state && isQueryFault(state)) return new FinalError(`${this.where}: ${message}`);
     const e = new Error(`${this.where} (PostgreSQL at ${this.server}): ${message}`, { cause: err });
     const code = (err as { code?: unknown }).code;
     return code === undefined ? e : Object.assign(e, { code });

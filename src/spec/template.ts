@@ -18,6 +18,8 @@ export function renderTemplate(text: string, vars: Record<string, string>, where
 
 /** Parse and check a YYYY-MM-DD logical date. */
 export function parseLogicalDate(text: string): string {
+  // `--date "$DS"` with DS unset must not quietly score today
+  if (text === '') throw new UsageError('--date: empty; use YYYY-MM-DD');
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
   const d = m ? new Date(Date.UTC(+m[1], +m[2] - 1, +m[3])) : undefined;
   if (!m || !d || d.toISOString().slice(0, 10) !== text) throw new UsageError(`--date ${text}: not a valid date; use YYYY-MM-DD, e.g. 2026-11-01`);

@@ -93,6 +93,7 @@ describe('kill -9 mid-run, then run again', () => {
 
     // Chunks done before the kill were not touched again; the others were attempted once more.
     const after = await chunkRows(runId);
+    expect(after).toHaveLength(CHUNKS);
     for (const [i, c] of after.entries()) {
       const b = before[i];
       expect(c.status).toBe('done');
@@ -111,6 +112,7 @@ describe('kill -9 mid-run, then run again', () => {
     expect(old.newest.getTime()).toBeLessThanOrEqual(killedAt);
     // Spot-check a row from each side of the kill.
     const sample = await query<{ id: string; s: number; tag: string }>(db.url, 'SELECT id, s, tag FROM scores.chaos WHERE id IN (0, 123457, 299999) ORDER BY id');
+    expect(sample.map((r) => r.id)).toEqual(['0', '123457', '299999']);
     for (const r of sample) {
       const i = Number(r.id);
       expect(r.tag).toBe(`row-${i}`);

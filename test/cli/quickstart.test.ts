@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query } from '../support/database.js';
 import { repoRoot, runCli } from '../support/cli.js';
 import { stackFrame, tempDir } from '../support/jobs.js';
+import { freePort } from '../support/ports.js';
 
 /**
  * The quickstart with no services: DATABASE_URL and REDIS_URL unset, so `run` starts the embedded
@@ -11,11 +12,12 @@ import { stackFrame, tempDir } from '../support/jobs.js';
 let home: ReturnType<typeof tempDir>;
 let ok = false;
 let env: Record<string, string | undefined>;
-beforeAll(() => {
+let port: number;
+beforeAll(async () => {
   home = tempDir('quickstart');
   // Root runs the server as `postgres`, which must reach the data folder (mkdtemp makes it 0700).
   fs.chmodSync(home.dir, 0o755);
-  env = { DATABASE_URL: undefined, REDIS_URL: undefined, DEBUG: undefined, BATCHINFER_THREADS: undefined, BATCHINFER_HOME: home.dir, BATCHINFER_PG_PORT: '56329' };
+  env = { DATABASE_URL: undefined, REDIS_URL: undefined, DEBUG: undefined, BATCHINFER_THREADS: undefined, BATCHINFER_HOME: home.dir, BATCHINFER_PG_PORT: String((port = await freePort())) };
 });
 afterAll(async () => {
   // Always stop the server this file started, pass or fail.
@@ -38,7 +40,7 @@ describe('quickstart (embedded PostgreSQL)', () => {
     const url = await runCli(['db', 'url'], { cwd: repoRoot, env, timeoutMs: 60_000 });
     expect(url.code, url.stderr).toBe(0);
     const dbUrl = url.stdout.trim();
-    expect(dbUrl).toMatch(/^postgres(ql)?:\/\/[^\s]+:56329\/\S+$/);
+    expect(dbUrl).toMatch(new RegExp(`^postgres(ql)?://\\S+:${port}/\\S+$`));
     const [n] = await query<{ n: number; runs: number }>(dbUrl, 'SELECT count(*)::int AS n, count(DISTINCT run_id)::int AS runs FROM scores.wine');
     expect(n).toEqual({ n: 178, runs: 1 });
     const [latest] = await query<{ n: number }>(dbUrl, 'SELECT count(*)::int AS n FROM scores.wine_latest');
@@ -46,7 +48,7 @@ describe('quickstart (embedded PostgreSQL)', () => {
 
     const status = await runCli(['db', 'status'], { cwd: repoRoot, env, timeoutMs: 60_000 });
     expect(status.code, status.stderr).toBe(0);
-    expect(status.stdout).toMatch(/embedded PostgreSQL: running on 127\.0\.0\.1:56329/);
+    expect(status.stdout).toContain(`embedded PostgreSQL: running on 127.0.0.1:${port}`);
     expect(status.stdout).not.toMatch(/using DATABASE_URL/);
 
     // A second run for the same date resumes nothing (the first succeeded): a new run, same server.

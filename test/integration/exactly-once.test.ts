@@ -73,11 +73,14 @@ describe('exactly once', () => {
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM batchinfer.chunks WHERE run_id = $1 AND chunk = 1 FOR UPDATE', [runId]);
       const both = Promise.all([processChunk(a, 1), processChunk(b, 1)]);
-      for (let i = 0; i < 100; i++) {
+      let waiting = 0;
+      for (let i = 0; i < 200 && waiting < 2; i++) {
         const [w] = await query<{ n: string }>(ws.db.url, `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'batchinfer test b%' AND wait_event_type = 'Lock'`);
-        if (Number(w.n) === 2) break;
-        await new Promise((r) => setTimeout(r, 50));
+        waiting = Number(w.n);
+        if (waiting < 2) await new Promise((r) => setTimeout(r, 50));
       }
+      // Both must have been blocked on the lock together, or this test proves nothing about concurrency.
+      expect(waiting, 'both contexts waiting on the chunk lock at once').toBe(2);
       await blocker.query('COMMIT');
       const outcomes = await both;
       expect(outcomes.map((o) => o.skipped).sort()).toEqual([false, true]);
@@ -104,7 +107,8 @@ describe('exactly once', () => {
     const [r] = await query(ws.db.url, 'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, min(id)::int AS lo, max(id)::int AS hi FROM scores.once WHERE run_id = $1', [runId]);
     expect(r).toEqual({ n: TOTAL, d: TOTAL, lo: 0, hi: TOTAL - 1 });
     // Spot-check values: s = a + b + c of the row with that key.
-    const rows = await query<{ id: string; s: number }>(ws.db.url, 'SELECT id, s FROM scores.once WHERE run_id = $1 AND id IN (0, 4001, 11999)', [runId]);
+    const rows = await query<{ id: string; s: number }>(ws.db.url, 'SELECT id, s FROM scores.once WHERE run_id = $1 AND id IN (0, 4001, 11999) ORDER BY id', [runId]);
+    expect(rows.map((r) => r.id)).toEqual(['0', '4001', '11999']);
     for (const row of rows) {
       const i = Number(row.id);
       expect(row.s).toBeCloseTo((i % 7) + (i % 13) / 4 - (i % 5), 5);

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadSpec } from '../../src/spec/load-spec.js';
 import { runJob } from '../../src/execute/run-job.js';
 import { openSource } from '../../src/sources/open-source.js';
-import { classifyError, UsageError } from '../../src/errors.js';
+import { classifyError, FinalError, UsageError } from '../../src/errors.js';
 import { query } from '../support/database.js';
 import { stackFrame, testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 import { runCli } from '../support/cli.js';
@@ -77,7 +77,7 @@ describe('Postgres source against hostile queries', () => {
     expect(notes).toEqual([{ note: 'x;y -- /* z' }]);
   }));
 
-  it('a data error in the query found only while reading a chunk is the user\'s to fix (UsageError naming the key), not a retryable fault', ws.track(async () => {
+  it('a data error in the query found only while reading a chunk fails for good (FinalError naming the key), not a retryable fault', ws.track(async () => {
     // The planner reads only the key column, so the division in "a" runs only when the chunk is read.
     const spec = loadSpec(writeSpec(ws.tmp.dir, 'div.yaml', pgSpec('SELECT id, 1 / (id - 50) AS a, b, c FROM src.features')), ws.tmp.dir);
     const source = openSource(spec, '2026-03-01', { databaseUrl: ws.db.url });
@@ -87,8 +87,8 @@ describe('Postgres source against hostile queries', () => {
       const err = await (async () => {
         for await (const _ of source.read(bad)) void _;
       })().catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(UsageError);
-      expect(classifyError(err)).toBe('usage');
+      expect(err).toBeInstanceOf(FinalError);
+      expect(classifyError(err)).toBe('final');
       expect((err as Error).message).toBe('div.yaml: source.postgres.query: division by zero');
     } finally {
       await source.close();

@@ -118,8 +118,9 @@ describe('Postgres source', () => {
     // LIMIT 0 (the check) evaluates nothing; the planner's pass over the keys divides by zero at id 7.
     writeSpec(tmp.dir, 'plan-fails.yaml', pgSpec({ source: { postgres: { query: 'SELECT id, a, b, c, note FROM public.feats WHERE day = {{ds}} AND 1 / (id - 7) IS NOT NULL' } } }));
     const r = await runCli(['run', 'plan-fails.yaml'], { cwd: tmp.dir, env: { DATABASE_URL: db.url } });
-    expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/plan-fails\.yaml: source\.postgres\.query: division by zero/);
+    // A data error in the query fails the run (exit 1) with the database message; retrying can't fix it.
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/error: planning failed: plan-fails\.yaml: source\.postgres\.query: division by zero/);
     const [run] = await query<{ status: string; error: string; planned: boolean }>(db.url, `SELECT status, error, planned FROM batchinfer.runs WHERE job = 'pg-job' ORDER BY run_id DESC LIMIT 1`);
     expect(run).toMatchObject({ status: 'failed', planned: false });
     expect(run.error).toMatch(/^planning failed: .*division by zero/);

@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js';
 import { print, type CommandIO } from '../io.js';
-import { embeddedServer } from '../settings.js';
+import { configuredDatabaseUrl, embeddedServer } from '../settings.js';
 
 /** batchinfer db start|stop|status|url: the embedded server; `url` prints the database in use (DATABASE_URL wins). */
 export async function dbCommand(action: string, flags: { databaseUrl?: string }, io: CommandIO): Promise<number> {
@@ -14,13 +14,13 @@ export async function dbCommand(action: string, flags: { databaseUrl?: string },
       return 0;
     case 'status': {
       const s = await server.status();
-      if (flags.databaseUrl ?? io.env.DATABASE_URL) print(io.stdout, `using DATABASE_URL (the embedded server is not used)`);
+      if (configuredDatabaseUrl(flags.databaseUrl, io)) print(io.stdout, `using DATABASE_URL (the embedded server is not used)`);
       if (!s) print(io.stdout, 'embedded PostgreSQL: not initialised (any command that needs it starts it)');
       else print(io.stdout, `embedded PostgreSQL: ${s.running ? 'running' : 'stopped'} on 127.0.0.1:${s.port}, data ${s.dataDir}\n${s.url}`);
       return 0;
     }
     case 'url': {
-      const url = flags.databaseUrl ?? io.env.DATABASE_URL;
+      const url = configuredDatabaseUrl(flags.databaseUrl, io);
       print(io.stdout, url ?? (await embeddedServer(io, false).start()));
       return 0;
     }

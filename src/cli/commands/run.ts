@@ -23,7 +23,7 @@ export interface RunFlags {
 /** batchinfer run <spec>: score in this process (inline executor), one thread per core. Exit 0 succeeded, 1 failed. */
 export async function runCommand(specPath: string, flags: RunFlags, io: CommandIO): Promise<number> {
   const spec = loadSpec(specPath, io.cwd);
-  const logicalDate = flags.date ? parseLogicalDate(flags.date) : todayUtc();
+  const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
   const threads = resolveThreads(flags.threads, io);
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
   const progress = new ProgressLine(io.stderr);

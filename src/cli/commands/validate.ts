@@ -7,7 +7,7 @@ import { resolveDatabaseUrl } from '../settings.js';
 
 /** batchinfer validate <spec...>: spec, model signature and source header checked; nothing written. */
 export async function validateCommand(specPaths: string[], flags: { date?: string; databaseUrl?: string }, io: CommandIO): Promise<number> {
-  const logicalDate = flags.date ? parseLogicalDate(flags.date) : todayUtc();
+  const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
   let bad = 0;
   for (const p of specPaths) {
     try {

@@ -5,7 +5,7 @@ import { defaults } from '../../defaults.js';
 import { startQueueWorker } from '../../queue/queue-worker.js';
 import type { CommandIO } from '../io.js';
 import { eventLogger } from '../event-log.js';
-import { resolveDatabaseUrl } from '../settings.js';
+import { resolveDatabaseUrl, settingsOf } from '../settings.js';
 import { queueName, resolveQueue } from '../queue-settings.js';
 
 export interface WorkerFlags {
@@ -28,8 +28,8 @@ const whole = (raw: string, what: string, min: number) => {
 export async function workerCommand(flags: WorkerFlags, io: CommandIO): Promise<number> {
   const concurrency = flags.concurrency !== undefined ? whole(flags.concurrency, '--concurrency', 1) : os.availableParallelism();
   const graceMs = flags.graceMs !== undefined ? whole(flags.graceMs, '--grace-ms', 0) : defaults.workerGraceMs;
-  const lockMs = io.env.BATCHINFER_QUEUE_LOCK_MS !== undefined ? whole(io.env.BATCHINFER_QUEUE_LOCK_MS, 'BATCHINFER_QUEUE_LOCK_MS', 1000) : undefined;
-  const root = path.resolve(io.cwd, flags.root ?? io.env.BATCHINFER_ROOT ?? '.');
+  const lockMs = settingsOf(io).BATCHINFER_QUEUE_LOCK_MS;
+  const root = path.resolve(io.cwd, flags.root ?? settingsOf(io).BATCHINFER_ROOT ?? '.');
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
   const queue = resolveQueue(flags, io, db.url);
   if (!queue) throw new UsageError('No queue configured: pass --redis-url or set REDIS_URL (or use --queue postgres: the queue in the results database)');
