@@ -12,10 +12,18 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * Variables that send `run` to a queue: taken from the test's own env only, never inherited (a
+ * machine's REDIS_URL would otherwise turn every inline run of the suite into a queued one).
+ */
+const queueVariables = ['REDIS_URL', 'BATCHINFER_QUEUE', 'BATCHINFER_QUEUE_NAME'];
+
 /** Spawn the built bin (npm test builds first) and collect its output. */
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, ...opts.env };
+    const inherited = { ...process.env };
+    for (const k of queueVariables) delete inherited[k];
+    const env = { ...inherited, ...opts.env };
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
     const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
