@@ -43,4 +43,6 @@ export const defaults = {
   queueLockMs: 30_000,
   /** a queue worker's SIGTERM grace: chunks in hand commit within it, or are handed back */
   workerGraceMs: 30_000,
+  /** after the first SIGINT/SIGTERM, chunks in flight get this long before the process exits anyway (a worker's own --grace-ms comes first) */
+  shutdownGraceMs: 60_000,
 };

@@ -6,6 +6,8 @@ import { pino, type DestinationStream } from 'pino';
  * readable line (`12:00:01 chunk done run=4 chunk=2 rows=50000 ms=310`).
  */
 export function eventLogger(out: NodeJS.WritableStream & { isTTY?: boolean }): (event: Record<string, unknown>) => void {
+  // A log reader that went away (a closed pipe) must not take the worker down with an EPIPE.
+  out.on('error', () => undefined);
   const dest = out.isTTY ? readable(out) : out;
   const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event', formatters: { level: (label) => ({ level: label }) } }, dest as DestinationStream);
   return (e) => {

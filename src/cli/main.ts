@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { FinalError, SourceError, UnavailableError, UsageError, classifyError, errorMessage } from '../errors.js';
 import { RunBusyError } from '../runs/claim-run.js';
 import { setTrace } from '../trace.js';
+import { defaults } from '../defaults.js';
 import type { CommandIO } from './io.js';
 import { settingsOf, type EnvSettings } from './settings.js';
 
@@ -139,8 +140,15 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
-      full.stderr.write(`\nbatchinfer: ${sig}: finishing the chunks in flight, then stopping (again to force)\n`);
+      // One signal always leads to an exit: chunks in flight get the grace period (a hung server or a
+      // chunk that won't end must not keep the process forever), then it exits as if signalled twice.
+      const graceMs = settings?.BATCHINFER_SHUTDOWN_GRACE_MS ?? defaults.shutdownGraceMs;
+      full.stderr.write(`\nbatchinfer: ${sig}: finishing the chunks in flight (at most ${Math.round(graceMs / 1000)} s), then stopping (again to force)\n`);
       controller.abort();
+      setTimeout(() => {
+        full.stderr.write(`batchinfer: still not stopped ${Math.round(graceMs / 1000)} s after ${sig}: exiting now; chunks in flight roll back and are redone on resume\n`);
+        process.exit(sig === 'SIGTERM' ? 143 : 130);
+      }, graceMs).unref();
     } else {
       full.stderr.write(`batchinfer: ${sig} again: exiting now; run again to resume\n`);
       process.exit(130);

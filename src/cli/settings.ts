@@ -51,6 +51,12 @@ export const envSchema = z.object({
       .transform(Number),
   ).describe(`a worker's hold on a chunk job (renewed at half of it); a worker gone this long loses its chunk to another; default ${defaults.queueLockMs}`),
   BATCHINFER_ROOT: variable(z.string()).describe("a worker's project root: the runs' model and input paths (relative in the ledger) resolve against it; default: the run's recorded root when it exists here, else the working directory. The --root flag wins."),
+  BATCHINFER_SHUTDOWN_GRACE_MS: variable(
+    z
+      .string()
+      .regex(/^\d+$/, { error: (i) => `BATCHINFER_SHUTDOWN_GRACE_MS${shown(i.input)}: a whole number of milliseconds` })
+      .transform(Number),
+  ).describe(`after the first SIGINT/SIGTERM, how long chunks in flight may take before the process exits anyway; default ${defaults.shutdownGraceMs}`),
   BATCHINFER_THREADS: variable(
     z
       .string()

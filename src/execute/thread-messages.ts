@@ -6,8 +6,8 @@ export interface ThreadData {
   /** loaded at thread start, while the run is still being planned */
   modelPath: string;
   workerName: string;
-  /** the project root the ledger's relative paths resolve against */
-  root: string;
+  /** the project root the ledger's relative paths resolve against (default: see openChunkContext) */
+  root?: string;
   /** the real source URL (the ledger holds it masked) */
   sourceUrl?: string;
 }

@@ -14,8 +14,8 @@ export interface QueueWorkerOptions {
   databaseUrl: string;
   /** scoring threads = chunks scored at once */
   concurrency: number;
-  /** this machine's project root (the ledger's relative paths resolve against it) */
-  root: string;
+  /** this machine's project root (the ledger's relative paths resolve against it); default: each run's recorded root when it exists here, else the working directory */
+  root?: string;
   lockMs?: number;
   /** the queue's name (default QUEUE_NAME) */
   queueName?: string;

@@ -24,7 +24,7 @@ export class ScoringPool {
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(opts: { threads: number; databaseUrl: string; root: string; workerName: string }) {
+  constructor(opts: { threads: number; databaseUrl: string; root?: string; workerName: string }) {
     for (let i = 0; i < opts.threads; i++) {
       const data: ThreadData = { databaseUrl: opts.databaseUrl, modelPath: '', root: opts.root, workerName: `${opts.workerName} thread ${i + 1}` };
       const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });

@@ -29,7 +29,9 @@ export async function workerCommand(flags: WorkerFlags, io: CommandIO): Promise<
   const concurrency = flags.concurrency !== undefined ? whole(flags.concurrency, '--concurrency', 1) : os.availableParallelism();
   const graceMs = flags.graceMs !== undefined ? whole(flags.graceMs, '--grace-ms', 0) : defaults.workerGraceMs;
   const lockMs = settingsOf(io).BATCHINFER_QUEUE_LOCK_MS;
-  const root = path.resolve(io.cwd, flags.root ?? settingsOf(io).BATCHINFER_ROOT ?? '.');
+  // Unset: each run's recorded root when it exists on this machine, else the working directory.
+  const rootSetting = flags.root ?? settingsOf(io).BATCHINFER_ROOT;
+  const root = rootSetting === undefined ? undefined : path.resolve(io.cwd, rootSetting);
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
   const queue = resolveQueue(flags, io, db.url);
   if (!queue) throw new UsageError('No queue configured: pass --redis-url or set REDIS_URL (or use --queue postgres: the queue in the results database)');
