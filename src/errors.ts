@@ -22,6 +22,14 @@ export class FinalError extends Error {
   override name = 'FinalError';
 }
 
+/**
+ * The input for the date is not there yet (the day's CSV not delivered): exit 3, so cron, Airflow or a
+ * retry loop can wait and try again, apart from a spec typo (2) and a failed run (1).
+ */
+export class InputNotReadyError extends UsageError {
+  override name = 'InputNotReadyError';
+}
+
 /** A service (PostgreSQL, Redis) that can't be reached: transient (retried), and its one line says all (no stack). */
 export class UnavailableError extends Error {
   override name = 'UnavailableError';

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { FinalError, SourceError, UnavailableError, UsageError, classifyError, errorMessage } from '../errors.js';
+import { FinalError, InputNotReadyError, SourceError, UnavailableError, UsageError, classifyError, errorMessage } from '../errors.js';
 import { RunBusyError } from '../runs/claim-run.js';
 import { setTrace } from '../trace.js';
 import { defaults } from '../defaults.js';
@@ -24,6 +25,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .exitOverride()
     .configureOutput({ writeOut: (s) => full.stdout.write(s), writeErr: (s) => full.stderr.write(s) })
     .showHelpAfterError('(run batchinfer --help for usage)')
+    .version((createRequire(import.meta.url)('../../package.json') as { version: string }).version, '-V, --version', 'print the version')
     // The environment is checked before any command runs (not for --help): a bad variable is named at once.
     .hook('preAction', () => {
       settings = settingsOf(full);
@@ -144,7 +146,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
       // chunk that won't end must not keep the process forever), then it exits as if signalled twice.
       const graceMs = settings?.BATCHINFER_SHUTDOWN_GRACE_MS ?? defaults.shutdownGraceMs;
       full.stderr.write(`\nbatchinfer: ${sig}: finishing the chunks in flight (at most ${Math.round(graceMs / 1000)} s), then stopping (again to force)\n`);
-      controller.abort();
+      controller.abort(sig);
       setTimeout(() => {
         full.stderr.write(`batchinfer: still not stopped ${Math.round(graceMs / 1000)} s after ${sig}: exiting now; chunks in flight roll back and are redone on resume\n`);
         process.exit(sig === 'SIGTERM' ? 143 : 130);
@@ -158,23 +160,29 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
+  // --json promises one JSON object on stdout whatever happens: a failure before the command's own output prints one too.
+  const json = argv.includes('--json');
+  const failed = (exitCode: number, err: unknown) => {
+    if (json) full.stdout.write(JSON.stringify({ status: 'error', exit_code: exitCode, error: errorMessage(err) }) + '\n');
+    return exitCode;
+  };
   try {
     await program.parseAsync(argv);
     return code;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : failed(2, err);
     const debug = settings?.DEBUG ?? false;
     if (err instanceof UsageError) {
       full.stderr.write(`batchinfer: ${err.message}\n`);
       if (debug) full.stderr.write(`${err.stack}\n`);
-      return 2;
+      return failed(err instanceof InputNotReadyError ? 3 : 2, err);
     }
     full.stderr.write(`batchinfer: ${errorMessage(err)}\n`);
     // Expected failures (a busy run, a changed model, a lost connection) say all there is in one line.
     const expected = err instanceof FinalError || err instanceof SourceError || err instanceof RunBusyError || err instanceof UnavailableError || classifyError(err) !== 'transient';
     if (debug) full.stderr.write(`${(err as Error)?.stack}\n`);
     else if (!expected) full.stderr.write('batchinfer: (set DEBUG=1 for the stack trace)\n');
-    return 1;
+    return failed(1, err);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { SourceError, UsageError } from '../errors.js';
+import { InputNotReadyError, SourceError, UsageError } from '../errors.js';
 import { defaults } from '../defaults.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { buildLayout, type RowLayout } from './row-layout.js';
@@ -48,7 +48,11 @@ export class CsvSource implements Source {
     try {
       st = await fs.promises.stat(this.opts.file);
     } catch (err) {
-      throw new UsageError(`${this.spec.specLabel}: source.csv.path: cannot read ${this.opts.label} (${(err as NodeJS.ErrnoException).code}); check the path (relative to the spec file) and the --date`);
+      const code = (err as NodeJS.ErrnoException).code;
+      // A missing file whose path depends on the date is most likely not delivered yet: exit 3, not a typo.
+      if (code === 'ENOENT' && /\{\{\s*ds(_nodash)?\s*\}\}/.test(this.spec.source.kind === 'csv' ? this.spec.source.path : ''))
+        throw new InputNotReadyError(`${this.spec.specLabel}: source.csv.path: ${this.opts.label} does not exist (yet): the input for this date is not ready; try again later, or check the path and the --date`);
+      throw new UsageError(`${this.spec.specLabel}: source.csv.path: cannot read ${this.opts.label} (${code}); check the path (relative to the spec file) and the --date`);
     }
     if (!st.isFile()) throw new UsageError(`${this.spec.specLabel}: source.csv.path: ${this.opts.label} is ${kindOf(st)}, not a regular file; point it at a CSV file`);
     return st;

@@ -18,8 +18,11 @@ export function loadSpec(specPath: string, cwd = process.cwd()): JobSpec {
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    const lines = doc.errors.map((e) => `${label}:${e.linePos?.[0]?.line ?? '?'}: YAML syntax: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
-    throw new UsageError(lines.join('\n'));
+    // An unquoted {{ds}} is the usual cause (YAML reads `{` as a map): say that, once, not 40 parser lines.
+    const unquoted = text.split('\n').findIndex((l) => /(^|[\s:,[{])[^'"\s#]*\{\{/.test(l.replace(/#.*$/, '')) && !/["'][^"']*\{\{[^"']*["']/.test(l));
+    if (unquoted >= 0) throw new UsageError(`${label}:${unquoted + 1}: YAML syntax: a template like {{ds}} must be inside quotes in YAML, e.g. path: "data/scores-{{ds}}.csv"`);
+    const lines = [...new Set(doc.errors.map((e) => `${label}:${e.linePos?.[0]?.line ?? '?'}: YAML syntax: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`))];
+    throw new UsageError(lines.slice(0, 3).join('\n') + (lines.length > 3 ? `\n${label}: (${lines.length - 3} more YAML errors after these)` : ''));
   }
   const parsed = rawSpecSchema.safeParse(doc.toJS() ?? {}, { reportInput: true });
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${label}: ${formatIssue(i)}`).join('\n'));

@@ -79,5 +79,7 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
     if (o.rows_rejected > 0) print(io.stdout, `rejects: SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = ${o.run_id} ORDER BY chunk, line;`);
     if (o.status === 'succeeded') print(io.stdout, `results: SELECT * FROM ${displayName(spec.sink.schema, spec.sink.table)} WHERE run_id = ${o.run_id};  (newest per date: ${displayName(spec.sink.schema, spec.sink.table + latestViewSuffix)})${db.embedded ? `\n  psql "$(npx batchinfer db url)"` : ''}`);
   }
+  // Stopped by a signal: the shell's codes (130 SIGINT, 143 SIGTERM), so a scheduler tells it from a failure.
+  if (outcome.status === 'cancelled' && io.signal?.aborted) return io.signal.reason === 'SIGTERM' ? 143 : 130;
   return outcome.status === 'succeeded' ? 0 : 1;
 }
