@@ -45,4 +45,6 @@ export const defaults = {
   workerGraceMs: 30_000,
   /** after the first SIGINT/SIGTERM, chunks in flight get this long before the process exits anyway (a worker's own --grace-ms comes first) */
   shutdownGraceMs: 60_000,
+  /** a CSV up to this size is scored on the main thread unless --threads says otherwise (a pool costs more than it saves) */
+  smallInputBytes: 4 << 20,
 };

@@ -5,7 +5,8 @@ import { parseLogicalDate, todayUtc } from '../../spec/template.js';
 import { runJob } from '../../execute/run-job.js';
 import { print, type CommandIO } from '../io.js';
 import { ProgressLine } from '../progress.js';
-import { resolveDatabaseUrl, resolveThreads } from '../settings.js';
+import { resolveDatabaseUrl, resolveThreads, settingsOf } from '../settings.js';
+import { threadsFor } from '../../execute/threads-for.js';
 import { queueName, resolveQueue } from '../queue-settings.js';
 
 export interface RunFlags {
@@ -24,7 +25,9 @@ export interface RunFlags {
 export async function runCommand(specPath: string, flags: RunFlags, io: CommandIO): Promise<number> {
   const spec = loadSpec(specPath, io.cwd);
   const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
-  const threads = resolveThreads(flags.threads, io);
+  // Chosen (flag or BATCHINFER_THREADS) wins; otherwise a small CSV scores on the main thread.
+  const chosen = flags.threads !== undefined || settingsOf(io).BATCHINFER_THREADS !== undefined;
+  const threads = chosen ? resolveThreads(flags.threads, io) : threadsFor(spec, logicalDate, resolveThreads(undefined, io));
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
   const progress = new ProgressLine(io.stderr);
   const queue = flags.inline ? undefined : resolveQueue(flags, io, db.url);
