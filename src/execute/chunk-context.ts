@@ -26,6 +26,8 @@ export interface ContextOptions {
   root?: string;
   /** the source database URL when the caller knows it (the ledger holds it with the password masked) */
   sourceUrl?: string;
+  /** fills a source URL the ledger keeps as `${NAME}` */
+  env?: Record<string, string | undefined>;
 }
 
 export async function openChunkContext(databaseUrl: string, runId: number, workerName: string, opts: ContextOptions = {}): Promise<ChunkContext> {
@@ -33,10 +35,12 @@ export async function openChunkContext(databaseUrl: string, runId: number, worke
   try {
     const stored = await loadRun(client, runId);
     const root = opts.root ?? (stored.projectRoot && fs.existsSync(stored.projectRoot) ? stored.projectRoot : process.cwd());
-    const spec = localSpec(stored.spec, root);
+    const spec = localSpec(stored.spec, root, opts.env);
     if (spec.source.kind === 'postgres' && opts.sourceUrl !== undefined) spec.source = { ...spec.source, url: opts.sourceUrl };
     if (spec.source.kind === 'postgres' && isMasked(spec.source.url))
-      throw new FinalError(`run ${runId}: the ledger holds source.postgres.url with its password masked, and this worker was not given it; give the URL through the environment`);
+      throw new FinalError(`run ${runId}: the ledger holds source.postgres.url with its password masked, and this worker was not given it; write the URL in the spec as \${SOME_ENV_VAR} and set that variable on every worker`);
+    const unset = spec.source.kind === 'postgres' ? /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/.exec(spec.source.url ?? '') : null;
+    if (unset) throw new FinalError(`run ${runId}: source.postgres.url takes \${${unset[1]}} from the environment, and it is not set on this worker (${workerName}); set it on every worker`);
     const run: RunRecord = { ...stored, spec, modelPath: spec.model.path };
     // The session must be made from the very bytes the run was planned with.
     const { session } = await loadModel(run.modelPath, run.modelSha256);

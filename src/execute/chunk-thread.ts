@@ -22,7 +22,7 @@ const contexts = new Map<number, ChunkContext>();
 async function contextFor(runId: number): Promise<ChunkContext> {
   let c = contexts.get(runId);
   if (!c) {
-    c = await openChunkContext(data.databaseUrl, runId, data.workerName, { root: data.root, sourceUrl: data.sourceUrl });
+    c = await openChunkContext(data.databaseUrl, runId, data.workerName, { root: data.root, sourceUrl: data.sourceUrl, env: data.env });
     contexts.set(runId, c);
     while (contexts.size > 2) {
       const [oldId, old] = contexts.entries().next().value as [number, ChunkContext];

@@ -10,6 +10,8 @@ export interface ThreadData {
   root?: string;
   /** the real source URL (the ledger holds it masked) */
   sourceUrl?: string;
+  /** fills `${NAME}` in a stored source URL (queue workers) */
+  env?: Record<string, string | undefined>;
 }
 
 export interface SerializedError {

@@ -23,6 +23,8 @@ export interface QueueWorkerOptions {
   log: (event: Record<string, unknown>) => void;
   /** serve Prometheus metrics on this port */
   metricsPort?: number;
+  /** fills `${NAME}` in runs' stored source URLs */
+  env?: Record<string, string | undefined>;
 }
 
 export interface QueueWorker {
@@ -41,7 +43,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
   const name = `${os.hostname()} pid ${process.pid}`;
   const db = new pg.Pool({ connectionString: opts.databaseUrl, max: 3, connectionTimeoutMillis: defaults.dbConnectTimeoutMs, keepAlive: true, application_name: `batchinfer worker ${name}`.slice(0, 63) });
   db.on('error', () => undefined); // an idle connection lost: the next query opens another
-  const pool = new ScoringPool({ threads: opts.concurrency, databaseUrl: opts.databaseUrl, root: opts.root, workerName: `worker ${name}` });
+  const pool = new ScoringPool({ threads: opts.concurrency, databaseUrl: opts.databaseUrl, root: opts.root, workerName: `worker ${name}`, env: opts.env });
   const lockMs = opts.lockMs ?? defaults.queueLockMs;
 
   const queueName = opts.queueName ?? QUEUE_NAME;

@@ -24,9 +24,9 @@ export class ScoringPool {
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(opts: { threads: number; databaseUrl: string; root?: string; workerName: string }) {
+  constructor(opts: { threads: number; databaseUrl: string; root?: string; workerName: string; env?: Record<string, string | undefined> }) {
     for (let i = 0; i < opts.threads; i++) {
-      const data: ThreadData = { databaseUrl: opts.databaseUrl, modelPath: '', root: opts.root, workerName: `${opts.workerName} thread ${i + 1}` };
+      const data: ThreadData = { databaseUrl: opts.databaseUrl, modelPath: '', root: opts.root, env: opts.env, workerName: `${opts.workerName} thread ${i + 1}` };
       const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       const slot: { worker: Worker; current?: Task; exited: Promise<void> } = { worker, exited: new Promise((r) => worker.once('exit', () => r())) };
       worker.on('message', (m: FromThread) => {

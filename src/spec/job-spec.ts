@@ -17,7 +17,7 @@ export interface OutputColumnSpec {
 
 export type SourceSpec =
   | { kind: 'csv'; /** absolute path template ({{ds}}) */ path: string }
-  | { kind: 'postgres'; query: string; url?: string };
+  | { kind: 'postgres'; query: string; url?: string; /** the url as written, when it takes values from the environment (`${SOURCE_DB_URL}`): what the ledger keeps */ urlTemplate?: string };
 
 export interface JobSpec {
   name: string;

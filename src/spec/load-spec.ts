@@ -7,7 +7,11 @@ import { rawSpecSchema, type RawSpec } from './schema.js';
 import { provenanceColumns, type JobSpec } from './job-spec.js';
 
 /** Load, validate and normalize a job spec. Throws one UsageError listing every problem, each with the file and key path. */
-export function loadSpec(specPath: string, cwd = process.cwd()): JobSpec {
+/**
+ * `env`: values for `${NAME}` references in the spec's strings (secrets stay out of spec files and out of
+ * the ledger, which keeps the reference, not the value).
+ */
+export function loadSpec(specPath: string, cwd = process.cwd(), env: Record<string, string | undefined> = {}): JobSpec {
   const abs = path.resolve(cwd, specPath);
   const label = path.relative(cwd, abs) || abs;
   let text: string;
@@ -24,9 +28,34 @@ export function loadSpec(specPath: string, cwd = process.cwd()): JobSpec {
     const lines = [...new Set(doc.errors.map((e) => `${label}:${e.linePos?.[0]?.line ?? '?'}: YAML syntax: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`))];
     throw new UsageError(lines.slice(0, 3).join('\n') + (lines.length > 3 ? `\n${label}: (${lines.length - 3} more YAML errors after these)` : ''));
   }
-  const parsed = rawSpecSchema.safeParse(doc.toJS() ?? {}, { reportInput: true });
+  const js = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const urlTemplate = (js.source as { postgres?: { url?: unknown } } | undefined)?.postgres?.url;
+  const missing: string[] = [];
+  const expanded = expandEnv(js, env, [], missing);
+  if (missing.length) throw new UsageError(missing.map((m) => `${label}: ${m}`).join('\n'));
+  const parsed = rawSpecSchema.safeParse(expanded ?? {}, { reportInput: true });
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${label}: ${formatIssue(i)}`).join('\n'));
-  return normalize(parsed.data, abs, label);
+  const spec = normalize(parsed.data, abs, label);
+  if (spec.source.kind === 'postgres' && typeof urlTemplate === 'string' && envReference.test(urlTemplate)) spec.source.urlTemplate = urlTemplate;
+  return spec;
+}
+
+const envReference = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/;
+
+/** Replace `${NAME}` in every string of the spec with the environment's value; a name not set is a problem. */
+function expandEnv(v: unknown, env: Record<string, string | undefined>, at: (string | number)[], missing: string[]): unknown {
+  if (typeof v === 'string')
+    return v.replace(new RegExp(envReference.source, 'g'), (ref, name: string) => {
+      const value = env[name];
+      if (value === undefined) {
+        missing.push(`${formatPath(at)}: ${ref} is not set in the environment; export ${name}=... before running (the ledger keeps the reference, never the value)`);
+        return ref;
+      }
+      return value;
+    });
+  if (Array.isArray(v)) return v.map((x, i) => expandEnv(x, env, [...at, i], missing));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expandEnv(x, env, [...at, k], missing)]));
+  return v;
 }
 
 function formatPath(p: ReadonlyArray<PropertyKey>): string {

@@ -38,17 +38,27 @@ export function portableSpec(spec: JobSpec, root: string): JobSpec {
     ...spec,
     specPath: rel(root, spec.specPath),
     model: { ...spec.model, path: rel(root, spec.model.path) },
-    source: spec.source.kind === 'csv' ? { ...spec.source, path: rel(root, spec.source.path) } : { ...spec.source, url: spec.source.url === undefined ? undefined : maskPassword(spec.source.url) },
+    source:
+      spec.source.kind === 'csv'
+        ? { ...spec.source, path: rel(root, spec.source.path) }
+        : { ...spec.source, url: spec.source.urlTemplate ?? (spec.source.url === undefined ? undefined : maskPassword(spec.source.url)) },
   };
 }
 
-/** A stored spec made usable here: relative paths resolved against this machine's project root. */
-export function localSpec(stored: JobSpec, root: string): JobSpec {
+/**
+ * A stored spec made usable here: relative paths resolved against this machine's project root, and a
+ * source URL kept as `${NAME}` filled from this machine's environment (left as is when not set there).
+ */
+export function localSpec(stored: JobSpec, root: string, env: Record<string, string | undefined> = {}): JobSpec {
+  const src = stored.source;
   return {
     ...stored,
     specPath: abs(root, stored.specPath),
     model: { ...stored.model, path: abs(root, stored.model.path) },
-    source: stored.source.kind === 'csv' ? { ...stored.source, path: abs(root, stored.source.path) } : stored.source,
+    source:
+      src.kind === 'csv'
+        ? { ...src, path: abs(root, src.path) }
+        : { ...src, url: src.url?.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (ref, name: string) => env[name] ?? ref) },
   };
 }
 

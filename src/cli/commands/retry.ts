@@ -40,7 +40,7 @@ export async function retryCommand(id: string, flags: { json?: boolean; wait?: b
     print(io.stdout, flags.json ? JSON.stringify({ run_id: runId, job: run.job, status: run.status, message: `run ${runId} already succeeded; nothing to retry` }) : `run ${runId} already succeeded; nothing to retry`);
     return 0;
   }
-  const spec = localSpec(run.spec, run.projectRoot ?? io.cwd);
+  const spec = localSpec(run.spec, run.projectRoot ?? io.cwd, io.env);
   const { runJob } = await import('../../execute/run-job.js');
   const o = await runJob({ spec, logicalDate: run.logicalDate, trigger: run.trigger, databaseUrl: db.url, threads: resolveThreads(flags.threads, io), signal: io.signal });
   if (o.run_id !== runId) print(io.stderr, `batchinfer: run ${runId} could not be resumed (its model, spec or input changed); scored as run ${o.run_id}`);

@@ -23,7 +23,7 @@ export interface RunFlags {
 
 /** batchinfer run <spec>: score in this process (inline executor), one thread per core. Exit 0 succeeded, 1 failed. */
 export async function runCommand(specPath: string, flags: RunFlags, io: CommandIO): Promise<number> {
-  const spec = loadSpec(specPath, io.cwd);
+  const spec = loadSpec(specPath, io.cwd, io.env);
   const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
   // Chosen (flag or BATCHINFER_THREADS) wins; otherwise a small CSV scores on the main thread.
   const chosen = flags.threads !== undefined || settingsOf(io).BATCHINFER_THREADS !== undefined;

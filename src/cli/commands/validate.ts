@@ -11,7 +11,7 @@ export async function validateCommand(specPaths: string[], flags: { date?: strin
   let bad = 0;
   for (const p of specPaths) {
     try {
-      const spec = loadSpec(p, io.cwd);
+      const spec = loadSpec(p, io.cwd, io.env);
       // Only a Postgres source reading from the results database needs a database to validate.
       const needsDb = spec.source.kind === 'postgres' && !spec.source.url;
       const { model, outputs } = await checkJob(spec, logicalDate, needsDb ? (await resolveDatabaseUrl(flags.databaseUrl, io)).url : '');

@@ -37,7 +37,7 @@ export async function workerCommand(flags: WorkerFlags, io: CommandIO): Promise<
   if (!queue) throw new UsageError('No queue configured: pass --redis-url or set REDIS_URL (or use --queue postgres: the queue in the results database)');
   const metricsPort = flags.metricsPort !== undefined ? whole(flags.metricsPort, '--metrics-port', 1) : undefined;
   const log = eventLogger(io.stdout);
-  const worker = await startQueueWorker({ queue, databaseUrl: db.url, concurrency, root, lockMs, log, metricsPort, queueName: queueName(io) });
+  const worker = await startQueueWorker({ queue, databaseUrl: db.url, concurrency, root, lockMs, log, metricsPort, env: { ...io.env }, queueName: queueName(io) });
   await new Promise<void>((resolve) => {
     if (io.signal?.aborted) return resolve();
     io.signal?.addEventListener('abort', () => resolve(), { once: true });
