@@ -132,7 +132,8 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
   program
     .command('db')
     .description('manage the embedded PostgreSQL server (used when DATABASE_URL is unset)')
-    .argument('<action>', 'start | stop | status | url (url prints the database in use, for psql)')
+    .argument('<action>', 'start | stop | status | url (url prints the database in use, for psql; exit 3 when the embedded server is not running)')
+    .option('--start', 'with url: start the embedded server when it is not running')
     .option('--database-url <url>', 'results database (env DATABASE_URL)')
     .action(async (action: string, flags) => {
       code = await (await import('./commands/db.js')).dbCommand(action, flags, full);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { defaults } from '../defaults.js';
 import { EmbeddedPostgres } from '../db/embedded.js';
 import { UsageError } from '../errors.js';
+import { findProjectRoot, projectRoot } from '../spec/portable.js';
 import type { CommandIO } from './io.js';
 
 /**
@@ -106,9 +107,15 @@ export function resolveThreads(flag: string | undefined, io: CommandIO): number 
   return Number(flag);
 }
 
-export function embeddedServer(io: CommandIO, log = true): EmbeddedPostgres {
+/**
+ * The project's embedded server: its folder is `.batchinfer` in the project root (the nearest folder
+ * holding jobs/ or a package.json, above the spec when one is given, else above the working folder),
+ * so every command reaches the same data wherever it is run from; BATCHINFER_HOME names another.
+ */
+export function embeddedServer(io: CommandIO, log = true, specPath?: string): EmbeddedPostgres {
   const s = settingsOf(io);
-  const home = path.resolve(io.cwd, s.BATCHINFER_HOME ?? '.batchinfer');
+  const root = specPath ? projectRoot(path.resolve(io.cwd, specPath)) : findProjectRoot(io.cwd);
+  const home = s.BATCHINFER_HOME ? path.resolve(io.cwd, s.BATCHINFER_HOME) : path.join(root, '.batchinfer');
   return new EmbeddedPostgres(home, s.BATCHINFER_PG_PORT ?? defaults.embeddedPgPort, log ? (line) => io.stderr.write(`batchinfer: ${line}\n`) : undefined);
 }
 
@@ -119,8 +126,8 @@ export function configuredDatabaseUrl(flag: string | undefined, io: CommandIO): 
 }
 
 /** The results database: --database-url, else DATABASE_URL, else the embedded server (started when needed). */
-export async function resolveDatabaseUrl(flag: string | undefined, io: CommandIO): Promise<{ url: string; embedded: boolean }> {
+export async function resolveDatabaseUrl(flag: string | undefined, io: CommandIO, specPath?: string): Promise<{ url: string; embedded: boolean }> {
   const url = configuredDatabaseUrl(flag, io);
   if (url) return { url, embedded: false };
-  return { url: await embeddedServer(io).start(), embedded: true };
+  return { url: await embeddedServer(io, true, specPath).start(), embedded: true };
 }

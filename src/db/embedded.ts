@@ -34,7 +34,7 @@ const USER = 'postgres';
 export class EmbeddedPostgres {
   /** @param home the .batchinfer folder holding the state file (and, when the server may reach it, the data) */
   constructor(
-    private readonly home: string,
+    readonly home: string,
     private readonly firstPort: number,
     private readonly log: (line: string) => void = () => undefined,
   ) {}

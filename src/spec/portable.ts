@@ -11,7 +11,11 @@ import type { JobSpec } from './job-spec.js';
 
 /** The project a spec belongs to: the nearest folder above it holding `jobs/` (or a package.json), else the spec's own folder. */
 export function projectRoot(specPath: string): string {
-  const start = path.dirname(path.resolve(specPath));
+  return findProjectRoot(path.dirname(path.resolve(specPath)));
+}
+
+/** The project a folder belongs to: the nearest folder at or above it holding `jobs/` (or a package.json), else the folder itself. */
+export function findProjectRoot(start: string): string {
   for (let dir = start; ; dir = path.dirname(dir)) {
     if (isDir(path.join(dir, 'jobs')) || fs.existsSync(path.join(dir, 'package.json'))) return dir;
     if (path.dirname(dir) === dir) return start;

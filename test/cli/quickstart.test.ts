@@ -63,6 +63,11 @@ describe('quickstart (embedded PostgreSQL)', () => {
     expect(stop.stdout).toMatch(/embedded PostgreSQL stopped/);
     const after = await runCli(['db', 'status'], { cwd: repoRoot, env, timeoutMs: 60_000 });
     expect(after.stdout).toMatch(/embedded PostgreSQL: stopped/);
+    expect(after.code).toBe(3); // like pg_ctl status
+    // db url only prints: it does not start a stopped server (exit 3 and how to start it).
+    const stoppedUrl = await runCli(['db', 'url'], { cwd: repoRoot, env, timeoutMs: 60_000 });
+    expect(stoppedUrl.code).toBe(3);
+    expect(stoppedUrl.stderr).toMatch(/embedded PostgreSQL is stopped .*batchinfer db start/);
     ok = true;
   }, 240_000);
 });

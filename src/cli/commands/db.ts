@@ -3,7 +3,8 @@ import { print, type CommandIO } from '../io.js';
 import { configuredDatabaseUrl, embeddedServer } from '../settings.js';
 
 /** batchinfer db start|stop|status|url: the embedded server; `url` prints the database in use (DATABASE_URL wins). */
-export async function dbCommand(action: string, flags: { databaseUrl?: string }, io: CommandIO): Promise<number> {
+/** Exit 3 (like pg_ctl status) when the embedded server is not running: `db status`, and `db url` without --start. */
+export async function dbCommand(action: string, flags: { databaseUrl?: string; start?: boolean }, io: CommandIO): Promise<number> {
   const server = embeddedServer(io);
   switch (action) {
     case 'start':
@@ -17,11 +18,19 @@ export async function dbCommand(action: string, flags: { databaseUrl?: string },
       if (configuredDatabaseUrl(flags.databaseUrl, io)) print(io.stdout, `using DATABASE_URL (the embedded server is not used)`);
       if (!s) print(io.stdout, 'embedded PostgreSQL: not initialised (any command that needs it starts it)');
       else print(io.stdout, `embedded PostgreSQL: ${s.running ? 'running' : 'stopped'} on 127.0.0.1:${s.port}, data ${s.dataDir}\n${s.url}`);
-      return 0;
+      return s?.running ? 0 : 3;
     }
     case 'url': {
       const url = configuredDatabaseUrl(flags.databaseUrl, io);
-      print(io.stdout, url ?? (await embeddedServer(io, false).start()));
+      if (url) return print(io.stdout, url), 0;
+      if (flags.start) return print(io.stdout, await embeddedServer(io, false).start()), 0;
+      // Only prints: starting a server is not a side effect of asking where it is.
+      const s = await server.status();
+      if (!s?.running) {
+        print(io.stderr, `batchinfer: the embedded PostgreSQL is ${s ? 'stopped' : 'not initialised'} (${server.home}); start it with \`batchinfer db start\` (or \`db url --start\`), or set DATABASE_URL`);
+        return 3;
+      }
+      print(io.stdout, s.url);
       return 0;
     }
     default:

@@ -28,7 +28,7 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
   // Chosen (flag or BATCHINFER_THREADS) wins; otherwise a small CSV scores on the main thread.
   const chosen = flags.threads !== undefined || settingsOf(io).BATCHINFER_THREADS !== undefined;
   const threads = chosen ? resolveThreads(flags.threads, io) : threadsFor(spec, logicalDate, resolveThreads(undefined, io));
-  const db = await resolveDatabaseUrl(flags.databaseUrl, io);
+  const db = await resolveDatabaseUrl(flags.databaseUrl, io, specPath);
   const progress = new ProgressLine(io.stderr);
   const queue = flags.inline ? undefined : resolveQueue(flags, io, db.url);
   let outcome;

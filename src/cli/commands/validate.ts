@@ -14,7 +14,7 @@ export async function validateCommand(specPaths: string[], flags: { date?: strin
       const spec = loadSpec(p, io.cwd, io.env);
       // Only a Postgres source reading from the results database needs a database to validate.
       const needsDb = spec.source.kind === 'postgres' && !spec.source.url;
-      const { model, outputs } = await checkJob(spec, logicalDate, needsDb ? (await resolveDatabaseUrl(flags.databaseUrl, io)).url : '');
+      const { model, outputs } = await checkJob(spec, logicalDate, needsDb ? (await resolveDatabaseUrl(flags.databaseUrl, io, p)).url : '');
       print(io.stdout, `${spec.specLabel}: ok (job ${spec.name}, model ${model.version}, ${outputs.length} result columns -> ${spec.sink.schema}.${spec.sink.table})`);
     } catch (err) {
       bad++;
