@@ -64,6 +64,17 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     });
 
   program
+    .command('prune')
+    .description("delete failed and cancelled runs' rows, superseded runs' rows and old rejects per each job's retention; never a run _latest shows")
+    .option('--job <name>', 'only this job')
+    .option('--dry-run', 'say what would go; change nothing')
+    .option('--json', 'print the report as one JSON object')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (flags) => {
+      code = await (await import('./commands/prune.js')).pruneCommand(flags, full);
+    });
+
+  program
     .command('worker')
     .description('score queued chunks of any job (needs REDIS_URL) until SIGTERM; one JSON log line per event')
     .option('--concurrency <n>', 'scoring threads = chunks at once (default: one per core)')

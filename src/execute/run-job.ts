@@ -2,6 +2,7 @@ import { defaults } from '../defaults.js';
 import { UsageError, errorMessage } from '../errors.js';
 import { releaseRun, startHeartbeat } from '../runs/claim-run.js';
 import { finishRun, type RunOutcome } from '../runs/finish-run.js';
+import { prune } from '../runs/prune.js';
 import type { RunTrigger } from '../runs/ledger.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { projectRoot } from '../spec/portable.js';
@@ -99,6 +100,11 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
           ? { status: 'failed' as const, error: `planning failed: ${errorMessage(planError)}` }
           : {}),
     });
+    // Retention applies after every succeeded run of a job that declares it.
+    if (outcome.status === 'succeeded' && opts.spec.retention) {
+      const pruned = await prune(ownerClient, { job: opts.spec.name }).catch(() => undefined); // the run succeeded either way
+      if (pruned) outcome.pruned_rows = pruned.rows_deleted;
+    }
     // A spec or model mismatch found while scoring is the user's to fix, not a run failure to retry.
     if (planError instanceof UsageError) throw planError;
     if (result.firstError instanceof UsageError) throw result.firstError;

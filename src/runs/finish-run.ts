@@ -21,6 +21,8 @@ export interface RunOutcome {
   error: string | null;
   /** peak resident memory of the process that ran this attempt (all its scoring threads), MB; null when not measured here */
   peak_rss_mb: number | null;
+  /** result rows deleted by the job's retention after this run (only when the spec has retention) */
+  pruned_rows?: number;
 }
 
 /** Allowed rejects for a run: a fraction (< 1) of rows read, or a count (>= 1). */

@@ -102,6 +102,14 @@ SELECT DISTINCT ON (r.result_table) r.result_table, r.job, r.spec->>'key' FROM b
 ON CONFLICT DO NOTHING;
 `,
   },
+  {
+    version: 5,
+    name: 'runs.pruned_at: when batchinfer prune deleted the run\'s rows',
+    sql: `
+ALTER TABLE batchinfer.runs ADD COLUMN pruned_at timestamptz;
+COMMENT ON COLUMN batchinfer.runs.pruned_at IS 'when batchinfer prune deleted this run''s result rows (the run row stays as history; a pruned failed or cancelled run is planned again if resumed)';
+`,
+  },
 ];
 
 const latest = Math.max(...migrations.map((m) => m.version));

@@ -37,6 +37,8 @@ export interface JobSpec {
   chunkRows: number;
   maxRejected: number;
   schedule?: { cron: string; timezone: string };
+  /** what pruning deletes (see runs/prune.ts) */
+  retention?: { keepRunsPerDate?: number; keepDays?: number };
 }
 
 /** Columns batchinfer adds to every result row; a spec can't use these names. */

@@ -70,6 +70,7 @@ const knownKeys: Record<string, string[]> = {
   source: ['csv', 'postgres'],
   sink: ['table'],
   schedule: ['cron', 'timezone'],
+  retention: ['keep_runs_per_date', 'keep_days'],
   'source.csv': ['path'],
   'source.postgres': ['query', 'url'],
   'outputs.*': ['output', 'index'],
@@ -150,5 +151,6 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     chunkRows: raw.chunk_rows,
     maxRejected: raw.max_rejected,
     schedule: raw.schedule,
+    retention: raw.retention && { keepRunsPerDate: raw.retention.keep_runs_per_date, keepDays: raw.retention.keep_days },
   };
 }

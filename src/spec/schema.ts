@@ -94,6 +94,13 @@ export const rawSpecSchema = z.strictObject({
   batch_size: z.number().int().min(1).max(1_000_000).default(defaults.batchSize).describe('rows per session.run'),
   chunk_rows: z.number().int().min(1).default(defaults.chunkRows).describe('rows per chunk (unit of retry and commit)'),
   max_rejected: z.number().min(0).default(defaults.maxRejected).describe('fraction (<1) or count (>=1) of input rows that may be rejected'),
+  retention: z
+    .strictObject({
+      keep_runs_per_date: z.number().int().min(1).optional().describe('succeeded runs kept per logical date, newest first (the one _latest shows is always kept); default: all'),
+      keep_days: z.number().int().min(1).optional().describe('rows and rejects of runs that _latest does not show, and rejects of every run, go once their logical date is older than this; default: kept'),
+    })
+    .optional()
+    .describe('what `batchinfer prune` (and every succeeded run of this job) deletes; failed and cancelled runs\' rows always go'),
   schedule: z
     .strictObject({
       cron: z.string().refine((c) => validateCron(c), 'is not a valid cron expression (5 or 6 fields, e.g. "0 2 * * *")'),

@@ -1,0 +1,30 @@
+import { connectPg } from '../../db/connect.js';
+import { migrate } from '../../runs/migrations.js';
+import { prune } from '../../runs/prune.js';
+import { print, type CommandIO } from '../io.js';
+import { resolveDatabaseUrl } from '../settings.js';
+
+/** batchinfer prune [--job J] [--dry-run] [--json]: delete what retention says (see runs/prune.ts) and report it. */
+export async function pruneCommand(flags: { job?: string; dryRun?: boolean; json?: boolean; databaseUrl?: string }, io: CommandIO): Promise<number> {
+  const db = await resolveDatabaseUrl(flags.databaseUrl, io);
+  const client = await connectPg(db.url, { purpose: 'prune' });
+  try {
+    const hasLedger = (await client.query(`SELECT to_regclass('batchinfer.runs') AS t`)).rows[0].t !== null;
+    if (!hasLedger) {
+      print(io.stdout, flags.json ? JSON.stringify({ dry_run: Boolean(flags.dryRun), runs: [], rows_deleted: 0, rejects_deleted: 0 }) : 'no runs yet: nothing to prune');
+      return 0;
+    }
+    await migrate(client);
+    const r = await prune(client, { job: flags.job, dryRun: flags.dryRun });
+    if (flags.json) {
+      print(io.stdout, JSON.stringify(r));
+      return 0;
+    }
+    const verb = r.dry_run ? 'would delete' : 'deleted';
+    for (const run of r.runs) print(io.stdout, `run ${run.run_id} ${run.job} ${run.logical_date} ${run.status}: ${verb} ${run.rows.toLocaleString('en-US')} rows (${run.why})`);
+    print(io.stdout, `${r.dry_run ? 'dry run: ' : ''}${verb} ${r.rows_deleted.toLocaleString('en-US')} result rows of ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} and ${r.rejects_deleted.toLocaleString('en-US')} rejects; runs _latest shows are kept`);
+    return 0;
+  } finally {
+    await client.end();
+  }
+}
