@@ -41,7 +41,7 @@ export async function openChunkContext(databaseUrl: string, runId: number, worke
     // The session must be made from the very bytes the run was planned with.
     const { session } = await loadModel(run.modelPath, run.modelSha256);
     const outputs = checkSignature(run.spec, readSignature(session));
-    const source = openSource(run.spec, run.logicalDate, { databaseUrl, snapshot: run.sourceSnapshot ?? undefined });
+    const source = openSource(run.spec, run.logicalDate, { databaseUrl, snapshot: run.sourceSnapshot ?? undefined, interval: run.dataInterval ?? undefined });
     return { run, client, source, session, outputs, workerName };
   } catch (err) {
     await client.end().catch(() => undefined);

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { copyOut } from './copy-out.js';
 import { UsageError, SourceError, errorMessage } from '../errors.js';
 import type { JobSpec } from '../spec/job-spec.js';
-import { templateVars } from '../spec/template.js';
+import { templateVars, type DataInterval } from '../spec/template.js';
 import { badNumberReason, parseNumber } from './parse-number.js';
 import { bindTemplate, ident, settingsStatement } from './postgres-query.js';
 import { BinaryCopyReader } from './copy-binary-reader.js';
@@ -53,7 +53,7 @@ export class PostgresSource implements Source {
 
   constructor(
     private readonly spec: JobSpec,
-    private readonly opts: { url: string; logicalDate: string },
+    private readonly opts: { url: string; logicalDate: string; interval?: DataInterval },
   ) {
     if (spec.source.kind !== 'postgres') throw new Error('not a postgres source');
     this.where = `${spec.specLabel}: source.postgres.query`;
@@ -77,7 +77,7 @@ export class PostgresSource implements Source {
     const c = await this.connect();
     await c.query('BEGIN READ ONLY');
     try {
-      const s = settingsStatement(templateVars(this.opts.logicalDate), extra);
+      const s = settingsStatement(templateVars(this.opts.logicalDate, this.opts.interval), extra);
       await c.query(s.text, s.values);
       const out = await fn(c);
       await c.query('COMMIT');
@@ -149,7 +149,7 @@ export class PostgresSource implements Source {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await c.query('BEGIN READ ONLY');
-      const s = settingsStatement(templateVars(this.opts.logicalDate), {});
+      const s = settingsStatement(templateVars(this.opts.logicalDate, this.opts.interval), {});
       await c.query(s.text, s.values);
       const stream = c.query(copyOut(`COPY (SELECT k${intKey ? '::int8' : '::text'} FROM (SELECT ${ident(this.spec.key)} AS k FROM (${this.sql}) q) s ORDER BY s.k) TO STDOUT (FORMAT binary)`));
       for await (const data of stream as AsyncIterable<Buffer>) {
@@ -240,7 +240,7 @@ export class PostgresSource implements Source {
     await c.query('BEGIN READ ONLY');
     let finished = false;
     try {
-      const s = settingsStatement(templateVars(this.opts.logicalDate), { lo: range.lo, hi: range.hi });
+      const s = settingsStatement(templateVars(this.opts.logicalDate, this.opts.interval), { lo: range.lo, hi: range.hi });
       await c.query(s.text, s.values);
       const stream = c.query(copyOut(copySql));
       for await (const data of stream as AsyncIterable<Buffer>) {

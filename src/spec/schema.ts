@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { validate as validateCron } from 'node-cron';
 import { defaults } from '../defaults.js';
 import { identifierBytes, maxIdentifierBytes, plainIdentifier, plainIdentifierRule } from '../sql/identifiers.js';
 import { latestViewSuffix } from './job-spec.js';
+import { CronSchedule } from '../schedule/cron-schedule.js';
 
 /** A source column the spec reads (a CSV header or a query's column). */
 const identifier = z.string().regex(plainIdentifier, `must be a plain SQL identifier (${plainIdentifierRule})`);
@@ -96,8 +96,29 @@ export const rawSpecSchema = z.strictObject({
   max_rejected: z.number().min(0).default(defaults.maxRejected).describe('fraction (<1) or count (>=1) of input rows that may be rejected'),
   schedule: z
     .strictObject({
-      cron: z.string().refine((c) => validateCron(c), 'is not a valid cron expression (5 or 6 fields, e.g. "0 2 * * *")'),
-      timezone: timezone.default(defaults.timezone),
+      cron: z
+        .string()
+        .superRefine((c, ctx) => {
+          const s = CronSchedule.parse(c, 'UTC');
+          if ('error' in s) ctx.addIssue({ code: 'custom', message: s.error });
+        })
+        .describe('when to tick: node-cron syntax, 5 fields (or 6 with seconds first); day-of-month AND day-of-week must both match'),
+      timezone: timezone.default(defaults.timezone).describe('IANA timezone the cron and the logical dates are read in (default UTC)'),
+      logical_date: z
+        .enum(['previous_day', 'tick_date'])
+        .default(defaults.logicalDate)
+        .describe("a tick's logical date ({{ds}}): previous_day (default: a 02:00 run scores yesterday) or tick_date, in the timezone"),
+      catchup: z.boolean().default(defaults.catchup).describe('a starting scheduler creates the runs of ticks it missed since the last scheduled run (default false)'),
+      catchup_limit: z
+        .number({ error: 'must be a whole number >= 1' })
+        .int('must be a whole number >= 1')
+        .min(1, 'must be a whole number >= 1: how many missed ticks (the newest) a starting scheduler makes up')
+        .default(defaults.catchupLimit)
+        .describe('with catchup: at most this many missed ticks are made up, the newest; older ones are logged as skipped (default 7)'),
+      overlap: z
+        .enum(['skip', 'queue'])
+        .default(defaults.overlap)
+        .describe("a tick while the job's previous scheduled run is still queued or running: skip it (default) or queue another run"),
     })
     .optional()
     .describe('when the scheduler runs this job'),

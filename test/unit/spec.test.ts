@@ -82,7 +82,7 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
     expect(at('outputs.score.index')).toHaveLength(1);
     expect(at('sink.table')).toEqual(['bad.yaml: sink.table: must be schema.table (plain identifiers)']);
     expect(at('key_type')).toHaveLength(1);
-    expect(at('schedule.cron')).toEqual(['bad.yaml: schedule.cron: is not a valid cron expression (5 or 6 fields, e.g. "0 2 * * *")']);
+    expect(at('schedule.cron')).toEqual(['bad.yaml: schedule.cron: is not a valid cron expression (5 fields, or 6 with seconds first; e.g. "0 2 * * *")']);
     expect(at('schedule.timezone')).toEqual(['bad.yaml: schedule.timezone: is not a known IANA timezone (e.g. UTC, Europe/Berlin)']);
     expect(lines).toHaveLength(9);
   });
@@ -132,16 +132,17 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
 });
 
 describe('templates and logical dates', () => {
-  it('renders {{ds}} and {{ds_nodash}}, with or without spaces', () => {
+  it('renders {{ds}} and {{ds_nodash}}, with or without spaces; without an interval, the data interval is the date in UTC', () => {
     const vars = templateVars('2026-11-01');
-    expect(vars).toEqual({ ds: '2026-11-01', ds_nodash: '20261101' });
+    expect(vars).toEqual({ ds: '2026-11-01', ds_nodash: '20261101', data_interval_start: '2026-11-01T00:00:00Z', data_interval_end: '2026-11-02T00:00:00Z' });
+    expect(templateVars('2026-11-01', { start: '2026-10-31T01:00:00Z', end: '2026-11-01T01:00:00Z' })).toMatchObject({ data_interval_start: '2026-10-31T01:00:00Z', data_interval_end: '2026-11-01T01:00:00Z' });
     expect(renderTemplate('data/{{ds}}/part-{{ ds_nodash }}.csv', vars, 'x')).toBe('data/2026-11-01/part-20261101.csv');
     expect(renderTemplate('no variables', vars, 'x')).toBe('no variables');
   });
 
   it('names an unknown variable and the known ones', () => {
     expect(() => renderTemplate('data/{{date}}.csv', templateVars('2026-11-01'), 'job.yaml: source.csv.path')).toThrow(
-      new UsageError('job.yaml: source.csv.path: unknown template variable {{date}}; known: {{ds}}, {{ds_nodash}}'),
+      new UsageError('job.yaml: source.csv.path: unknown template variable {{date}}; known: {{ds}}, {{ds_nodash}}, {{data_interval_start}}, {{data_interval_end}}'),
     );
   });
 
