@@ -82,6 +82,15 @@ export class InlineBackend implements SchedulerBackend {
     return ids;
   }
 
+  /** Resolves once every run handed to this process has ended (tests; a clean hand-over). */
+  async drained(): Promise<void> {
+    for (;;) {
+      const active = [...this.lanes.values()].map((l) => l.active?.done).filter(Boolean);
+      if (active.length === 0) return;
+      await Promise.all(active);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
