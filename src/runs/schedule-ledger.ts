@@ -51,12 +51,18 @@ export async function claimTick(
   }
 }
 
-/** What a tick would do without creating anything: the cheap check before a run's inputs are checked. */
+/**
+ * The cheap look before a run's inputs are checked: a tick that has its run, or that overlaps a live
+ * run under overlap: skip (counted here, once however many replicas see it), goes no further;
+ * undefined: go on to claimTick, which decides again under the lock.
+ */
 export async function peekTick(client: pg.ClientBase, job: string, scheduledFor: string, logicalDate: string, overlap: ScheduleSpec['overlap'], catchUp: boolean): Promise<TickClaim | undefined> {
   const taken = await findTickRun(client, job, scheduledFor);
   if (taken) return { kind: 'exists', runId: taken.runId, status: taken.status };
   const decision = decideOverlap(overlap, await liveActiveRuns(client, job, logicalDate), catchUp);
-  return decision.create ? undefined : { kind: 'skipped', blockedBy: decision.blockedBy, why: decision.why };
+  if (decision.create) return undefined;
+  await countSkip(client, job, scheduledFor, decision.why);
+  return { kind: 'skipped', blockedBy: decision.blockedBy, why: decision.why };
 }
 
 /**
