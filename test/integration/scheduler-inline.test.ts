@@ -217,4 +217,23 @@ describe('the scheduler, in process, on real PostgreSQL with a controlled clock'
     // a date run covers what the schedule's ticks of that date cover: every minute of 1 Nov (UTC), from the tick before
     expect(row).toEqual({ scheduled_for: null, interval: '10-31 23:59..11-01 23:59' });
   }), 120_000);
+
+  it('a Postgres source reads its tick\'s data interval: {{data_interval_start}} / {{data_interval_end}} bound as timestamptz', ws.track(async () => {
+    await query(ws.db.url, `CREATE TABLE public.events (id bigint PRIMARY KEY, ts timestamptz NOT NULL, a real, b real, c real)`);
+    // one row an hour from 31 Oct 00:00Z to 3 Nov 00:00Z
+    await query(ws.db.url, `INSERT INTO public.events SELECT g, timestamptz '2026-10-31 00:00Z' + g * interval '1 hour', g % 5, 1, 2 FROM generate_series(0, 71) g`);
+    const j = job('windowed', { cron: '0 2 * * *', timezone: 'Europe/Berlin' }, {
+      source: { postgres: { query: 'SELECT id, a, b, c FROM public.events WHERE ts >= {{data_interval_start}} AND ts < {{data_interval_end}}' } },
+    });
+    const clock = new FakeClock(at('2026-11-01T12:00:00Z'));
+    const a = scheduler(clock);
+    await a.s.start([j]);
+    await clock.advanceTo(at('2026-11-02T12:00:00Z'), a.settle);
+    await a.backend.drained();
+    await a.s.stop();
+    const [run] = (await runsOf('windowed')).filter((r) => r.trigger === 'schedule');
+    expect(run).toMatchObject({ status: 'succeeded', interval: '11-01 01:00..11-02 01:00', rows_read: '24' });
+    const [span] = await query<{ lo: string; hi: string }>(ws.db.url, `SELECT min(id)::text AS lo, max(id)::text AS hi FROM scores.windowed WHERE run_id = $1`, [Number(run.run_id)]);
+    expect(span).toEqual({ lo: '25', hi: '48' }); // 1 Nov 01:00Z .. 2 Nov 00:00Z
+  }), 120_000);
 });
