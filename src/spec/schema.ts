@@ -105,10 +105,10 @@ export const rawSpecSchema = z.strictObject({
         .describe('when to tick: node-cron syntax, 5 fields (or 6 with seconds first); day-of-month AND day-of-week must both match'),
       timezone: timezone.default(defaults.timezone).describe('IANA timezone the cron and the logical dates are read in (default UTC)'),
       logical_date: z
-        .enum(['previous_day', 'tick_date'])
+        .enum(['previous_day', 'tick_date'], { error: 'must be previous_day (a tick scores the day before it; the default) or tick_date (the tick\'s own day)' })
         .default(defaults.logicalDate)
         .describe("a tick's logical date ({{ds}}): previous_day (default: a 02:00 run scores yesterday) or tick_date, in the timezone"),
-      catchup: z.boolean().default(defaults.catchup).describe('a starting scheduler creates the runs of ticks it missed since the last scheduled run (default false)'),
+      catchup: z.boolean({ error: 'must be true or false' }).default(defaults.catchup).describe('a starting scheduler creates the runs of ticks it missed since the last scheduled run (default false)'),
       catchup_limit: z
         .number({ error: 'must be a whole number >= 1' })
         .int('must be a whole number >= 1')
@@ -116,7 +116,7 @@ export const rawSpecSchema = z.strictObject({
         .default(defaults.catchupLimit)
         .describe('with catchup: at most this many missed ticks are made up, the newest; older ones are logged as skipped (default 7)'),
       overlap: z
-        .enum(['skip', 'queue'])
+        .enum(['skip', 'queue'], { error: 'must be skip (the default: no run while the previous one is active) or queue (a run anyway)' })
         .default(defaults.overlap)
         .describe("a tick while the job's previous scheduled run is still queued or running: skip it (default) or queue another run"),
     })

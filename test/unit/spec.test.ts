@@ -131,6 +131,25 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
   });
 });
 
+describe('schedule keys', () => {
+  it('default to previous_day, no catch-up (limit 7) and overlap skip; every key normalized', () => {
+    expect(load(`${BASE}schedule: { cron: "0 2 * * *" }\n`).schedule).toEqual({ cron: '0 2 * * *', timezone: 'UTC', logicalDate: 'previous_day', catchup: false, catchupLimit: 7, overlap: 'skip' });
+    expect(load(`${BASE}schedule: { cron: "*/30 * * * * *", timezone: Europe/Berlin, logical_date: tick_date, catchup: true, catchup_limit: 3, overlap: queue }\n`).schedule).toEqual({
+      cron: '*/30 * * * * *', timezone: 'Europe/Berlin', logicalDate: 'tick_date', catchup: true, catchupLimit: 3, overlap: 'queue',
+    });
+  });
+
+  it('name the file and key of each bad value, with what to write instead', () => {
+    const lines = problems(`${BASE}schedule: { cron: "0 0 1 1 0#5", catchup_limit: 0, overlap: wait, catchupp: true }\n`);
+    expect(lines).toEqual([
+      'job.yaml: schedule.cron: never ticks (no date matches "0 0 1 1 0#5"; day-of-month and day-of-week must both match)',
+      'job.yaml: schedule.catchup_limit: must be a whole number >= 1: how many missed ticks (the newest) a starting scheduler makes up',
+      'job.yaml: schedule.overlap: must be skip (the default: no run while the previous one is active) or queue (a run anyway)',
+      'job.yaml: schedule.catchupp: unknown key (did you mean "catchup"?); remove it or fix its spelling',
+    ]);
+  });
+});
+
 describe('templates and logical dates', () => {
   it('renders {{ds}} and {{ds_nodash}}, with or without spaces; without an interval, the data interval is the date in UTC', () => {
     const vars = templateVars('2026-11-01');
