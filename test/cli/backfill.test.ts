@@ -161,4 +161,25 @@ describe('batchinfer backfill (inline)', () => {
       expect(r.stderr).toMatch(message);
     }
   }), 120_000);
+
+  it('on a terminal, one progress line for the whole backfill: dates done/total, active runs, rows, rows/s, ETA', ws.track(async () => {
+    const { backfillCommand } = await import('../../src/cli/commands/backfill.js');
+    const { Writable } = await import('node:stream');
+    let tty = '';
+    const stderr = Object.assign(new Writable({ write: (c, _e, done) => ((tty += c.toString()), done()) }), { isTTY: true });
+    let out = '';
+    const stdout = new Writable({ write: (c, _e, done) => ((out += c.toString()), done()) });
+    for (const d of ['2026-10-20', '2026-10-21', '2026-10-22']) writeData(d, false, 400);
+    await query(ws.db.url, `CREATE TRIGGER slow AFTER INSERT ON scores.bf FOR EACH STATEMENT EXECUTE FUNCTION public.slow()`);
+    try {
+      const code = await backfillCommand(spec, { from: '2026-10-20', to: '2026-10-22', maxActive: '1' }, { cwd: ws.tmp.dir, env: { DATABASE_URL: ws.db.url, BATCHINFER_THREADS: '1' }, stdout, stderr });
+      expect(code).toBe(0);
+    } finally {
+      await query(ws.db.url, `DROP TRIGGER slow ON scores.bf`);
+    }
+    const frames = tty.split('\r\x1b[K').filter(Boolean);
+    expect(frames.some((f) => /^0\/3 dates \(1 active\) {2}[\d,]+ rows {2}[\d,]+ rows\/s$/.test(f)), tty).toBe(true);
+    expect(frames.some((f) => /^[12]\/3 dates \(1 active\) {2}[\d,]+ rows {2}[\d,]+ rows\/s eta [\d.]+s$/.test(f)), tty).toBe(true);
+    expect(out).toMatch(/^backfill of bf 2026-10-20\.\.2026-10-22: 3 of 3 dates succeeded; 3 runs, 1,200 rows read/);
+  }), 120_000);
 });

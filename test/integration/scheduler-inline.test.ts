@@ -9,6 +9,7 @@ import { Scheduler, type ScheduledJob, type SchedulerEvent } from '../../src/sch
 import { loadSpec } from '../../src/spec/load-spec.js';
 import type { JobSpec, ScheduleSpec } from '../../src/spec/job-spec.js';
 import { query } from '../support/database.js';
+import { runCli } from '../support/cli.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 
@@ -165,6 +166,9 @@ describe('the scheduler, in process, on real PostgreSQL with a controlled clock'
     ]);
     // one at a time per job in this process: the queued run started after the first ended
     expect(queuerRuns[1].started_at!.getTime()).toBeGreaterThanOrEqual(queuerRuns[0].finished_at!.getTime());
+    // batchinfer schedule shows the skip count
+    const shown = await runCli(['schedule', '--jobs', ws.tmp.dir], { cwd: ws.tmp.dir, env: { DATABASE_URL: ws.db.url } });
+    expect(shown.stdout).toMatch(/^skipper {2}.*\n(?: {2}.*\n)* {2}ticks skipped because the previous run was still active \(overlap: skip\): 1, the last at 2026-11-01T12:02:00Z$/m);
   }), 120_000);
 
   it('stopped mid-run: the run in flight ends cancelled, the waiting one too; the next start resumes both to succeeded', ws.track(async () => {
