@@ -240,4 +240,23 @@ describe('the scheduler, in process, on real PostgreSQL with a controlled clock'
     const [span] = await query<{ lo: string; hi: string }>(ws.db.url, `SELECT min(id)::text AS lo, max(id)::text AS hi FROM scores.windowed WHERE run_id = $1`, [Number(run.run_id)]);
     expect(span).toEqual({ lo: '25', hi: '48' }); // 1 Nov 01:00Z .. 2 Nov 00:00Z
   }), 120_000);
+
+  it('run for a date whose newest run is a finished scheduled one, while an older manual run of it is still marked running: that one is taken up, not a second active run', ws.track(async () => {
+    const j = job('older-active', { cron: '0 2 * * *', timezone: 'UTC' });
+    const template = await runJob({ spec: j.spec, logicalDate: '2020-01-01', trigger: 'manual', databaseUrl: ws.db.url, threads: 0 });
+    const copy = (extra: string) =>
+      `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, planned, started_at, owner, project_root, scheduled_for, data_interval_start, data_interval_end)
+       SELECT job, '2026-11-01', ${extra}, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, true, now(), 'inline gone pid 1', project_root, NULL, data_interval_start, data_interval_end
+         FROM batchinfer.runs WHERE run_id = ${template.run_id} RETURNING run_id`;
+    // a manual run killed long ago (no owner holds it), then a newer scheduled run of the same date that succeeded
+    const [stale] = await query<{ run_id: string }>(ws.db.url, copy(`'manual', 'running'`));
+    const [sched] = await query<{ run_id: string }>(ws.db.url, copy(`'schedule', 'succeeded'`));
+    await query(ws.db.url, `UPDATE batchinfer.runs SET scheduled_for = '2026-11-02 02:00Z' WHERE run_id = $1`, [sched.run_id]);
+    const o = await runJob({ spec: j.spec, logicalDate: '2026-11-01', trigger: 'manual', databaseUrl: ws.db.url, threads: 0 });
+    expect(o.status).toBe('succeeded');
+    const [active] = await query<{ n: number }>(ws.db.url, `SELECT count(*)::int AS n FROM batchinfer.runs WHERE job = 'older-active' AND status IN ('queued', 'running')`);
+    expect(active.n).toBe(0);
+    const [old] = await query<{ status: string }>(ws.db.url, `SELECT status FROM batchinfer.runs WHERE run_id = $1`, [stale.run_id]);
+    expect(old.status).not.toBe('running');
+  }), 60_000);
 });
