@@ -116,7 +116,11 @@ async function claimTickRun(client: pg.ClientBase, want: NewRun, opts: { owner: 
     return { run: { ...tick, status, owner: opts.owner }, resumed, note };
   }
   if (tick.status !== 'succeeded' && !opts.fresh && sameRunInput(tick, want)) {
-    await lock(tick.runId);
+    // Another scheduler may hold it (waiting for its turn there): never wait for that inside this transaction.
+    if (status === 'running') {
+      const { rows } = await client.query<{ got: boolean }>(`SELECT pg_try_advisory_lock($1, $2::int) AS got`, [RUN_LOCK_CLASS, tick.runId]);
+      if (!rows[0].got) throw new RunBusyError(`run ${tick.runId} of job ${want.job} for the tick ${want.scheduledFor} is held by another process (a scheduler resuming it); let it finish`);
+    }
     await takeOwnership(client, tick.runId, opts.owner, status);
     return { run: { ...tick, status, owner: opts.owner }, resumed: true };
   }
