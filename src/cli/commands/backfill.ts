@@ -109,11 +109,11 @@ function checkDate(flag: string, text: string): string {
 
 function summary(o: BackfillOutcome, stopped: boolean): string {
   const lines = [
-    `backfill of ${o.job} ${o.from}..${o.to}: ${o.succeeded} of ${o.dates_total} dates succeeded; ${o.runs} runs, ${formatCount(o.rows_read)} rows read, ${formatCount(o.rows_rejected)} rejected in ${formatDuration(o.duration_s)}`,
+    `backfill of ${o.job} ${o.from}..${o.to}: ${o.succeeded} of ${o.dates_total} dates succeeded; ${o.runs} run${o.runs === 1 ? '' : 's'}, ${formatCount(o.rows_read)} rows read, ${formatCount(o.rows_rejected)} rejected in ${formatDuration(o.duration_s)}`,
   ];
   const notOk = o.dates.filter((d) => d.status !== 'succeeded');
   for (const d of notOk.slice(0, 20)) {
-    const what = d.left === 'not started' ? 'not started' : d.left === 'left to the workers' ? `run ${d.run_id} left to the workers (batchinfer cancel ${d.run_id} stops it)` : d.left === 'cancelled' ? `run ${d.run_id} cancelled (its done chunks stay done)` : d.run_id !== null ? `run ${d.run_id} ${d.status}${d.error ? `: ${d.error}` : ''}` : d.why;
+    const what = d.left === 'not started' ? 'not started' : d.left === 'left to the workers' ? `run ${d.run_id} left to the workers (batchinfer cancel ${d.run_id} stops it)` : d.left === 'cancelled' ? `run ${d.run_id} cancelled (its done chunks stay done)` : d.run_id !== null ? `run ${d.run_id} ${d.status}${d.error ? `: ${d.error}` : ''}` : d.error ? `no run: ${d.error}` : d.why;
     lines.push(`  ${d.date}: ${what}${d.action === 'skip' ? ` (${d.why})` : ''}`);
   }
   if (notOk.length > 20) lines.push(`  … and ${notOk.length - 20} more (--json lists every date)`);
@@ -150,7 +150,7 @@ class BackfillProgress {
   ended(d: DateResult, line?: (s: string) => void): void {
     this.active--;
     this.done++;
-    if (line && d.status !== 'succeeded' && d.left === undefined) this.note(`${d.date}: run ${d.run_id ?? '-'} ${d.status}${d.error ? `: ${d.error}` : ''}`, line);
+    if (line && d.status !== 'succeeded' && d.left === undefined) this.note(`${d.date}: ${d.run_id === null ? 'no run' : `run ${d.run_id} ${d.status}`}${d.error ? `: ${d.error}` : ''}`, line);
   }
 
   add(rows: number): void {
