@@ -259,4 +259,27 @@ describe('the scheduler, in process, on real PostgreSQL with a controlled clock'
     const [old] = await query<{ status: string }>(ws.db.url, `SELECT status FROM batchinfer.runs WHERE run_id = $1`, [stale.run_id]);
     expect(old.status).not.toBe('running');
   }), 60_000);
+
+  it('a scheduler killed mid-run (its connection gone, the run still marked running): the next start resumes the run to succeeded', ws.track(async () => {
+    const j = job('killed', { cron: '0 2 * * *', timezone: 'UTC' });
+    const { readyRun } = await import('../../src/execute/prepare-run.js');
+    const { claimTick } = await import('../../src/runs/schedule-ledger.js');
+    const { connectPg } = await import('../../src/db/connect.js');
+    const c = await connectPg(ws.db.url, { purpose: 'test: a scheduler about to die' });
+    const tick = '2026-11-02T02:00:00Z';
+    const { want } = await readyRun(c, { spec: j.spec, logicalDate: '2026-11-01', trigger: 'schedule', databaseUrl: ws.db.url, scheduledFor: tick });
+    const claim = await claimTick(c, { ...want, scheduledFor: tick }, { owner: 'inline other-host pid 4242', overlap: 'skip', catchUp: false, hold: true });
+    expect(claim.kind).toBe('created');
+    const runId = claim.kind === 'created' ? claim.run.runId : 0;
+    await query(ws.db.url, `UPDATE batchinfer.runs SET status = 'running', started_at = now() WHERE run_id = $1`, [runId]);
+    await c.end(); // kill -9: the connection and its lock are gone, the row still says running
+    const b = scheduler(new FakeClock(at('2026-11-02T12:00:00Z')));
+    await b.s.start([j]);
+    await b.backend.drained();
+    await b.s.stop();
+    expect(b.events.find((e) => e.event === 'resuming runs')).toMatchObject({ job: 'killed', runs: [runId] });
+    const [row] = await query<{ status: string; rows_read: string; owner: string }>(ws.db.url, `SELECT status, rows_read, owner FROM batchinfer.runs WHERE run_id = $1`, [runId]);
+    expect(row).toMatchObject({ status: 'succeeded', rows_read: '300' });
+    expect(row.owner).toMatch(/^inline .* pid \d+$/);
+  }), 60_000);
 });
