@@ -157,6 +157,18 @@ describe('batchinfer scheduler', () => {
     expect(active.n).toBe(0);
   }), 150_000);
 
+  it('a tick whose run cannot be created (its input file is missing) is one warn line with the error; schedule shows it', ws.track(async () => {
+    const dir = jobsDir('missing-input');
+    spec(dir, 'late-export', { cron: '*/2 * * * * *' }, { source: { csv: { path: '../exports/{{ds}}.csv' } } });
+    const p = start(['scheduler', '--jobs', dir], dbEnv());
+    const bad = await p.waitFor((e) => e.event === 'tick' && e.job === 'late-export', 30_000);
+    expect(bad).toMatchObject({ level: 'warn', action: 'error', run_id: null, error: expect.stringMatching(/late-export\.yaml: source\.csv\.path: cannot read .*exports\/\d{4}-\d\d-\d\d\.csv \(ENOENT\)/) });
+    p.child.kill('SIGTERM');
+    expect((await p.exited).code).toBe(0);
+    const shown = await runCli(['schedule', '--jobs', dir], { cwd: ws.tmp.dir, env: dbEnv() });
+    expect(shown.stdout).toMatch(/ {2}last scheduled run: none yet\n {2}last tick that could not create its run: \S+: .*\(ENOENT\)/);
+  }), 60_000);
+
   it('schedule: each job\'s cron, timezone, next three ticks with their logical dates and its last scheduled run', ws.track(async () => {
     const dir = jobsDir('listing');
     spec(dir, 'nightly', { cron: '0 2 * * *', timezone: 'Europe/Berlin' });
