@@ -47,4 +47,16 @@ export const defaults = {
   shutdownGraceMs: 60_000,
   /** a CSV up to this size is scored on the main thread unless --threads says otherwise (a pool costs more than it saves) */
   smallInputBytes: 4 << 20,
+  /** schedule.logical_date: a tick's logical date is the day before the tick, in the schedule's timezone */
+  logicalDate: 'previous_day' as 'previous_day' | 'tick_date',
+  /** schedule.catchup: a starting scheduler makes up the ticks it missed */
+  catchup: false,
+  /** schedule.catchup_limit: at most this many missed ticks are made up (the newest) */
+  catchupLimit: 7,
+  /** schedule.overlap: a tick while the previous scheduled run is active is skipped */
+  overlap: 'skip' as 'skip' | 'queue',
+  /** backfill: runs active at once */
+  backfillMaxActive: 2,
+  /** backfill: a range longer than this many dates needs --yes */
+  backfillConfirmDates: 1000,
 };

@@ -12,7 +12,8 @@ export function eventLogger(out: NodeJS.WritableStream & { isTTY?: boolean }): (
   const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event', formatters: { level: (label) => ({ level: label }) } }, dest as DestinationStream);
   return (e) => {
     const { event, ...rest } = e;
-    const bad = /failed|error|stalled/.test(String(event));
+    // a scheduler's tick that could not create its run is one line of event "tick" with action "error"
+    const bad = /failed|error|stalled/.test(String(event)) || rest.action === 'error';
     if (bad) logger.warn(rest, String(event));
     else logger.info(rest, String(event));
   };

@@ -6,6 +6,8 @@ export interface CommandIO {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   /** aborted on SIGINT/SIGTERM by the entry point */
   signal?: AbortSignal;
+  /** the scheduler's reload request (SIGHUP): the entry point calls the listener on each */
+  onReload?: (listener: () => void) => void;
 }
 
 export const print = (s: NodeJS.WritableStream, line: string) => s.write(line + '\n');

@@ -20,6 +20,8 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
   if (!io.env) process.env.ORT_DISABLE_TELEMETRY ??= '1';
   let code = 0;
   let settings: EnvSettings | undefined;
+  /** undone when main returns (handlers a command installed) */
+  const cleanups: (() => void)[] = [];
   const program = new Command('batchinfer')
     .description('Scheduled batch inference: CSV or Postgres rows through an ONNX model, exactly-once results in Postgres')
     .exitOverride()
@@ -86,6 +88,54 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--root <dir>', 'project root the runs\' model and input paths are relative to (env BATCHINFER_ROOT; default: the working directory)')
     .action(async (flags) => {
       code = await (await import('./commands/worker.js')).workerCommand(flags, full);
+    });
+
+  program
+    .command('scheduler')
+    .description('run every job in --jobs that has a schedule on its cron ticks, until SIGTERM; SIGHUP re-reads the specs; one JSON log line per tick')
+    .option('--jobs <dir>', 'folder of job specs (default jobs/); specs without schedule: are skipped with a note')
+    .option('--threads <n>', 'without a queue: scoring threads per run (env BATCHINFER_THREADS; default: one per core)')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .option('--redis-url <url>', 'queue each tick\'s run for workers (env REDIS_URL); without one, runs score in this process, one at a time per job')
+    .option('--inline', 'score in this process even when a queue is configured')
+    .action(async (flags) => {
+      const onReload =
+        io.onReload ??
+        ((listener: () => void) => {
+          process.on('SIGHUP', listener);
+          cleanups.push(() => process.off('SIGHUP', listener));
+        });
+      code = await (await import('./commands/scheduler.js')).schedulerCommand(flags, { ...full, onReload });
+    });
+
+  program
+    .command('schedule')
+    .description("each scheduled job's cron, timezone, next three ticks with their logical dates, and its last scheduled run")
+    .option('--jobs <dir>', 'folder of job specs (default jobs/)')
+    .option('--json', 'print as a JSON array')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (flags) => {
+      code = await (await import('./commands/schedule.js')).scheduleCommand(flags, full);
+    });
+
+  program
+    .command('backfill')
+    .description('one run per logical date from --from to --to (trigger backfill), a few at a time; exit 0 only when every date ended succeeded')
+    .argument('<spec>', 'job spec, e.g. jobs/wine.yaml')
+    .option('--from <YYYY-MM-DD>', 'first logical date (inclusive)')
+    .option('--to <YYYY-MM-DD>', 'last logical date (inclusive)')
+    .option('--reprocess <policy>', 'none (default): only dates with no run; failed: also dates whose latest run failed or was cancelled; completed: every date')
+    .option('--max-active <n>', 'runs active at once (default 2)')
+    .option('--run-backwards', 'newest date first')
+    .option('--dry-run', 'print each date and what would happen to it; change nothing')
+    .option('--json', 'print the outcome (every date) as one JSON object at the end')
+    .option('--yes', 'run a range of more than 1000 dates')
+    .option('--threads <n>', 'without a queue: scoring threads in all, shared by the active runs (env BATCHINFER_THREADS)')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .option('--redis-url <url>', 'queue the runs for workers (env REDIS_URL); their chunks yield to scheduled and manual runs')
+    .option('--inline', 'score in this process even when a queue is configured')
+    .action(async (spec: string, flags) => {
+      code = await (await import('./commands/backfill.js')).backfillCommand(spec, flags, full);
     });
 
   program
@@ -198,5 +248,6 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    for (const undo of cleanups) undo();
   }
 }

@@ -45,7 +45,7 @@ export async function openChunkContext(databaseUrl: string, runId: number, worke
     // The session must be made from the very bytes the run was planned with.
     const { session } = await loadModel(run.modelPath, run.modelSha256);
     const outputs = checkSignature(run.spec, readSignature(session));
-    const source = openSource(run.spec, run.logicalDate, { databaseUrl });
+    const source = openSource(run.spec, run.logicalDate, { databaseUrl, interval: run.dataInterval ?? undefined });
     return { run, client, source, session, outputs, workerName };
   } catch (err) {
     await client.end().catch(() => undefined);

@@ -15,6 +15,8 @@ import type { JobSpec } from '../spec/job-spec.js';
 import { portableSpec, projectRoot } from '../spec/portable.js';
 import { inlineOwner } from '../runs/owner.js';
 import { trace } from '../trace.js';
+import { dateInterval } from '../schedule/logical-date.js';
+import type { DataInterval } from '../spec/template.js';
 
 export interface PrepareOptions {
   spec: JobSpec;
@@ -29,6 +31,10 @@ export interface PrepareOptions {
   fresh?: boolean;
   /** stops a new run's background planning */
   planSignal?: AbortSignal;
+  /** a scheduled run: its cron tick (ISO 8601, UTC); the run is the tick's, created once */
+  scheduledFor?: string;
+  /** the span the run's data covers; default: what the schedule's ticks of the logical date cover (see dateInterval) */
+  interval?: DataInterval;
 }
 
 export interface PlanSummary {
@@ -52,10 +58,10 @@ export interface PreparedRun extends Claim {
 }
 
 /** Model, spec and source checked against each other before any row is read. */
-export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: string) {
+export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: string, interval?: DataInterval) {
   const model = await describeModelFile(spec.model.path, spec.model.version, `${spec.specLabel}: model.path`);
   const outputs = checkSignature(spec, readSignature(model.session));
-  const source = openSource(spec, logicalDate, { databaseUrl });
+  const source = openSource(spec, logicalDate, { databaseUrl, interval: interval ?? dateInterval(spec.schedule, logicalDate) });
   try {
     await source.check();
     return { model, outputs, fingerprint: await source.fingerprint() };
@@ -68,10 +74,14 @@ export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: 
  * Check spec, model and source against each other, make sure the ledger and the result table exist:
  * what creating or resuming a run needs, inline or queued.
  */
-export async function readyRun(client: pg.Client, opts: { spec: JobSpec; logicalDate: string; trigger: RunTrigger; databaseUrl: string; root?: string }): Promise<{ want: NewRun; outputs: OutputColumn[] }> {
+export async function readyRun(
+  client: pg.Client,
+  opts: { spec: JobSpec; logicalDate: string; trigger: RunTrigger; databaseUrl: string; root?: string; scheduledFor?: string; interval?: DataInterval },
+): Promise<{ want: NewRun; outputs: OutputColumn[] }> {
   const { spec } = opts;
   const root = opts.root ?? projectRoot(spec.specPath);
-  const { model, outputs, fingerprint } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
+  const interval = opts.interval ?? dateInterval(spec.schedule, opts.logicalDate);
+  const { model, outputs, fingerprint } = await checkJob(spec, opts.logicalDate, opts.databaseUrl, interval);
   trace('prepare: checked');
   await migrate(client);
   await ensureResultTable(client, spec, resultColumns(spec, outputs));
@@ -89,6 +99,8 @@ export async function readyRun(client: pg.Client, opts: { spec: JobSpec; logical
     sourceFingerprint: fingerprint,
     spec: stored,
     projectRoot: root,
+    scheduledFor: opts.scheduledFor ?? null,
+    dataInterval: interval,
   };
   return { want, outputs };
 }
@@ -104,8 +116,9 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   const client = await connectPg(opts.databaseUrl, { purpose: 'run owner', queryTimeoutMs: defaults.dbQueryTimeoutMs });
   try {
     const { want, outputs } = await readyRun(client, opts);
-    const source = () => openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
     let claim = await claimRun(client, want, { owner, fresh: opts.fresh });
+    // A resumed run reads the interval it was planned with (a manual run may resume a scheduled one).
+    const source = () => openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl, interval: claim.run.dataInterval ?? want.dataInterval ?? undefined });
     if (claim.resumed) {
       // A run cut short mid-plan resumes when planning again gives the same first chunks (a CSV's
       // fingerprint pins its bytes; a query's rows may have changed): otherwise a new run starts.

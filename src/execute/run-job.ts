@@ -10,6 +10,7 @@ import { inlineOwner } from '../runs/owner.js';
 import { startInlineExecutor } from './inline-executor.js';
 import { prepareRun, type PlanSummary } from './prepare-run.js';
 import { trace, traceMemory } from '../trace.js';
+import type { DataInterval } from '../spec/template.js';
 
 export interface RunJobOptions {
   spec: JobSpec;
@@ -28,6 +29,10 @@ export interface RunJobOptions {
   signal?: AbortSignal;
   /** how often the owner stamps its heartbeat and reads the cancel flag (default defaults.runHeartbeatMs) */
   heartbeatMs?: number;
+  /** a scheduled run: its cron tick (ISO 8601, UTC); the run is the tick's (see claimRun) */
+  scheduledFor?: string;
+  /** the span the run's data covers; default: what the schedule's ticks of the date cover */
+  interval?: DataInterval;
 }
 
 /** Plan (or resume) a run, score its chunks in-process, and record the outcome. */

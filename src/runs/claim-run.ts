@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { errorMessage } from '../errors.js';
-import { createRun, findLastRun, sameRunInput, type NewRun, type RunRecord } from './ledger.js';
+import { createRun, findLastRun, findTickRun, hasChunks, sameRunInput, type NewRun, type RunRecord } from './ledger.js';
 
 /** The advisory-lock class of run ownership locks (pg_advisory_lock(class, run_id)): the owner's connection holds it. */
 const RUN_LOCK_CLASS = 0x62690001;
@@ -8,6 +8,17 @@ const RUN_LOCK_CLASS = 0x62690001;
 /** A run of the same job and date is active and its owner is alive: a second owner is refused. */
 export class RunBusyError extends Error {
   override name = 'RunBusyError';
+}
+
+/** A scheduled tick already has its run, finished: a tick is run once (its date can be run again with run or backfill). */
+export class TickTakenError extends Error {
+  override name = 'TickTakenError';
+  constructor(
+    message: string,
+    readonly runId: number,
+  ) {
+    super(message);
+  }
 }
 
 export interface Claim {
@@ -34,6 +45,11 @@ export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owne
   await client.query('BEGIN');
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('batchinfer.claim'), hashtext($1))`, [`${want.job}|${want.logicalDate}`]);
+    if (want.scheduledFor !== null) {
+      const claim = await claimTickRun(client, want, opts, status, lock);
+      await client.query('COMMIT');
+      return claim;
+    }
     const last = await findLastRun(client, want.job, want.logicalDate);
     let note: string | undefined;
     if (last && (last.status === 'running' || last.status === 'queued')) {
@@ -71,6 +87,44 @@ export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owne
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * A scheduled run is the run of its tick, not of its date: the tick's run is created once (the
+ * scheduler usually created it already, queued, waiting for its turn), taken up by its owner, taken
+ * over when its owner is gone, resumed when it was left unfinished; a tick whose run is done is not
+ * run again.
+ */
+async function claimTickRun(client: pg.ClientBase, want: NewRun, opts: { owner: string; fresh?: boolean }, status: 'running' | 'queued', lock: (runId: number) => Promise<void>): Promise<Claim> {
+  const tick = await findTickRun(client, want.job, want.scheduledFor!);
+  if (!tick) {
+    const run = await createRun(client, want, opts.owner, status);
+    await lock(run.runId);
+    return { run, resumed: false };
+  }
+  if (tick.status === 'running' || tick.status === 'queued') {
+    const { rows } = await client.query<{ got: boolean }>(`SELECT pg_try_advisory_lock($1, $2::int) AS got`, [RUN_LOCK_CLASS, tick.runId]);
+    if (!rows[0].got || tick.owner === 'queue') {
+      if (rows[0].got) await unlock(client, tick.runId);
+      throw new RunBusyError(`run ${tick.runId} of job ${want.job} for the tick ${want.scheduledFor} is already ${tick.status} (owner: ${tick.owner ?? 'unknown'}); wait for it to end, or cancel it with \`batchinfer cancel ${tick.runId}\``);
+    }
+    if (status === 'queued') await unlock(client, tick.runId);
+    // Created ahead of its turn (no chunk planned yet): a new run to plan, not a resumed one.
+    const resumed = tick.planned || (await hasChunks(client, tick.runId));
+    await takeOwnership(client, tick.runId, opts.owner, status);
+    const note = tick.owner !== opts.owner ? `taking over run ${tick.runId}: its owner (${tick.owner ?? 'unknown'}) is gone` : undefined;
+    return { run: { ...tick, status, owner: opts.owner }, resumed, note };
+  }
+  if (tick.status !== 'succeeded' && !opts.fresh && sameRunInput(tick, want)) {
+    // Another scheduler may hold it (waiting for its turn there): never wait for that inside this transaction.
+    if (status === 'running') {
+      const { rows } = await client.query<{ got: boolean }>(`SELECT pg_try_advisory_lock($1, $2::int) AS got`, [RUN_LOCK_CLASS, tick.runId]);
+      if (!rows[0].got) throw new RunBusyError(`run ${tick.runId} of job ${want.job} for the tick ${want.scheduledFor} is held by another process (a scheduler resuming it); let it finish`);
+    }
+    await takeOwnership(client, tick.runId, opts.owner, status);
+    return { run: { ...tick, status, owner: opts.owner }, resumed: true };
+  }
+  throw new TickTakenError(`the tick ${want.scheduledFor} of job ${want.job} already has run ${tick.runId} (${tick.status}); run the date again with \`batchinfer run --date ${want.logicalDate}\``, tick.runId);
 }
 
 async function takeOwnership(client: pg.ClientBase, runId: number, owner: string, status: 'running' | 'queued'): Promise<void> {

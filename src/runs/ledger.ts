@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { JobSpec } from '../spec/job-spec.js';
 import type { ChunkRange } from '../sources/source.js';
+import type { DataInterval } from '../spec/template.js';
 
 export type RunTrigger = 'manual' | 'schedule' | 'backfill';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -31,6 +32,10 @@ export interface RunRecord {
   sourceSnapshot: string | null;
   /** the folder spec paths are relative to, where the run was created */
   projectRoot: string | null;
+  /** the cron tick of a scheduled run (ISO 8601, UTC); null for manual and backfill runs */
+  scheduledFor: string | null;
+  /** the span its data covers ({{data_interval_start}}, {{data_interval_end}}); null for runs of older versions */
+  dataInterval: DataInterval | null;
 }
 
 interface RunRow {
@@ -53,10 +58,17 @@ interface RunRow {
   cancel_requested: boolean;
   source_snapshot: string | null;
   project_root: string | null;
+  scheduled_for: string | null;
+  data_interval_start: string | null;
+  data_interval_end: string | null;
 }
 
+/** A timestamptz as the ISO 8601 text the code uses for instants (UTC, to the second; see intervalInstant). */
+export const utcIso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+
 const runColumns = `run_id, job, to_char(logical_date, 'YYYY-MM-DD') AS logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned, owner,
-  extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_s, cancel_requested, source_snapshot, project_root`;
+  extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_s, cancel_requested, source_snapshot, project_root,
+  ${utcIso('scheduled_for')} AS scheduled_for, ${utcIso('data_interval_start')} AS data_interval_start, ${utcIso('data_interval_end')} AS data_interval_end`;
 
 function toRecord(r: RunRow): RunRecord {
   return {
@@ -79,6 +91,8 @@ function toRecord(r: RunRow): RunRecord {
     cancelRequested: r.cancel_requested,
     sourceSnapshot: r.source_snapshot,
     projectRoot: r.project_root,
+    scheduledFor: r.scheduled_for,
+    dataInterval: r.data_interval_start && r.data_interval_end ? { start: r.data_interval_start, end: r.data_interval_end } : null,
   };
 }
 
@@ -91,10 +105,28 @@ export async function loadRun(client: pg.ClientBase, runId: number): Promise<Run
 /** A run about to be created; spec and modelPath are stored portable (see spec/portable.ts) by the caller. */
 export type NewRun = Omit<RunRecord, 'runId' | 'status' | 'chunksTotal' | 'planned' | 'owner' | 'heartbeatAgeS' | 'cancelRequested' | 'sourceSnapshot'>;
 
-/** The newest run of a job for a date, whatever its status. */
+/**
+ * The run of a job for a date that decides what a new one does: its newest active run when it has
+ * one (a finished scheduled run may be newer than a manual run still going), else its newest run.
+ */
 export async function findLastRun(client: pg.ClientBase, job: string, logicalDate: string): Promise<RunRecord | undefined> {
-  const { rows } = await client.query<RunRow>(`SELECT ${runColumns} FROM batchinfer.runs WHERE job = $1 AND logical_date = $2 ORDER BY run_id DESC LIMIT 1`, [job, logicalDate]);
+  const { rows } = await client.query<RunRow>(
+    `SELECT ${runColumns} FROM batchinfer.runs WHERE job = $1 AND logical_date = $2 ORDER BY status IN ('queued', 'running') DESC, run_id DESC LIMIT 1`,
+    [job, logicalDate],
+  );
   return rows[0] && toRecord(rows[0]);
+}
+
+/** The run of a scheduled tick, if one was created. */
+export async function findTickRun(client: pg.ClientBase, job: string, scheduledFor: string): Promise<RunRecord | undefined> {
+  const { rows } = await client.query<RunRow>(`SELECT ${runColumns} FROM batchinfer.runs WHERE job = $1 AND scheduled_for = $2`, [job, scheduledFor]);
+  return rows[0] && toRecord(rows[0]);
+}
+
+/** Whether any chunk of the run was planned yet (a scheduled run created ahead of its turn has none). */
+export async function hasChunks(client: pg.ClientBase, runId: number): Promise<boolean> {
+  const { rows } = await client.query(`SELECT 1 FROM batchinfer.chunks WHERE run_id = $1 LIMIT 1`, [runId]);
+  return rows.length > 0;
 }
 
 /** Whether an unfinished run was over the same input and model, with the same spec: then resuming it is right. */
@@ -107,11 +139,15 @@ export function sameRunInput(last: RunRecord, run: NewRun): boolean {
  * (workers may score the first ones meanwhile), planDone closes the plan. A run is never succeeded
  * before it is planned; resuming one that never was plans it again (plans are deterministic).
  */
-export async function createRun(client: pg.ClientBase, run: NewRun, owner: string, status: 'running' | 'queued' = 'running'): Promise<RunRecord> {
+export async function createRun(client: pg.ClientBase, run: NewRun, owner: string, status: 'running' | 'queued' = 'running', opts: { /** false: a run waiting for its turn, started when its owner takes it up */ started?: boolean } = {}): Promise<RunRecord> {
   const { rows } = await client.query<RunRow>(
-    `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned, started_at, owner, heartbeat_at, project_root)
-     VALUES ($1, $2, $3, $12, $4, $5, $6, $7, $8, $9, $10, 0, false, now(), $11, now(), $13) RETURNING ${runColumns}`,
-    [run.job, run.logicalDate, run.trigger, run.modelPath, run.modelVersion, run.modelSha256, run.resultTable, run.source, run.sourceFingerprint, JSON.stringify(run.spec), owner, status, run.projectRoot],
+    `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, chunks_total, planned, started_at, owner, heartbeat_at, project_root,
+                                  scheduled_for, data_interval_start, data_interval_end)
+     VALUES ($1, $2, $3, $12, $4, $5, $6, $7, $8, $9, $10, 0, false, CASE WHEN $17 THEN now() END, $11, now(), $13, $14, $15, $16) RETURNING ${runColumns}`,
+    [
+      run.job, run.logicalDate, run.trigger, run.modelPath, run.modelVersion, run.modelSha256, run.resultTable, run.source, run.sourceFingerprint, JSON.stringify(run.spec), owner, status, run.projectRoot,
+      run.scheduledFor, run.dataInterval?.start ?? null, run.dataInterval?.end ?? null, opts.started ?? true,
+    ],
   );
   return toRecord(rows[0]);
 }

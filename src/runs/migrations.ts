@@ -103,6 +103,36 @@ ON CONFLICT DO NOTHING;
 `,
   },
   {
+    version: 4,
+    name: 'scheduled runs: the tick (unique per job), the data interval; one active run per job and date among unscheduled runs; schedule counters',
+    sql: `
+ALTER TABLE batchinfer.runs
+  ADD COLUMN scheduled_for       timestamptz,
+  ADD COLUMN data_interval_start timestamptz,
+  ADD COLUMN data_interval_end   timestamptz,
+  ADD CONSTRAINT runs_scheduled_for_schedule CHECK (scheduled_for IS NULL OR trigger = 'schedule');
+COMMENT ON COLUMN batchinfer.runs.scheduled_for IS 'the cron tick a scheduled run is for (null for manual and backfill runs); unique per job, so replicas of the scheduler create each tick''s run once';
+COMMENT ON COLUMN batchinfer.runs.data_interval_start IS 'start of the span the run''s data covers ({{data_interval_start}}): the previous tick for a scheduled run';
+COMMENT ON COLUMN batchinfer.runs.data_interval_end IS 'end of the span the run''s data covers ({{data_interval_end}}): its own tick for a scheduled run';
+CREATE UNIQUE INDEX runs_one_per_tick ON batchinfer.runs (job, scheduled_for) WHERE scheduled_for IS NOT NULL;
+-- A schedule that ticks several times per logical date (or overlap: queue) has several runs of a date
+-- active at once, one per tick; manual and backfill runs keep one active run per job and date.
+DROP INDEX batchinfer.runs_one_active;
+CREATE UNIQUE INDEX runs_one_active ON batchinfer.runs (job, logical_date) WHERE status IN ('queued', 'running') AND scheduled_for IS NULL;
+CREATE INDEX runs_job_active ON batchinfer.runs (job, run_id) WHERE status IN ('queued', 'running');
+CREATE TABLE batchinfer.schedules (
+  job              text PRIMARY KEY,
+  overlap_skips    bigint NOT NULL DEFAULT 0,
+  last_skipped_for timestamptz,
+  last_skip_reason text,
+  last_error_for   timestamptz,
+  last_error       text,
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE batchinfer.schedules IS 'per scheduled job: ticks skipped because the previous run was still active (overlap: skip), and the last tick that could not create its run';
+`,
+  },
+  {
     version: 5,
     name: 'runs.pruned_at: when batchinfer prune deleted the run\'s rows',
     sql: `

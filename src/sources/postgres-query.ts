@@ -4,9 +4,10 @@ import { templateVariable } from '../spec/template.js';
 /**
  * Template variables in a source query are bound, never spliced: each {{name}} becomes a read of a
  * transaction-local setting the reader sets with a parameter (set_config). COPY (query) takes no
- * parameters, which is why this route and not $1. {{ds}} is a date, {{ds_nodash}} text.
+ * parameters, which is why this route and not $1. {{ds}} is a date, {{ds_nodash}} text, the data
+ * interval's bounds timestamptz.
  */
-const varTypes: Record<string, string> = { ds: 'date', ds_nodash: 'text' };
+const varTypes: Record<string, string> = { ds: 'date', ds_nodash: 'text', data_interval_start: 'timestamptz', data_interval_end: 'timestamptz' };
 
 export function bindTemplate(query: string, where: string): { sql: string; names: string[] } {
   const names = new Set<string>();

@@ -5,7 +5,7 @@ import { FinalError, UsageError, SourceError, errorMessage, sqlState } from '../
 import { defaults } from '../defaults.js';
 import { describeServer } from '../db/connect.js';
 import type { JobSpec } from '../spec/job-spec.js';
-import { templateVars } from '../spec/template.js';
+import { templateVars, type DataInterval } from '../spec/template.js';
 import { badNumberReason, parseNumber } from './parse-number.js';
 import { bindTemplate, findSemicolon, ident, isMultiStatement, isQueryFault, oneLine, settingsStatement, subqueryBody } from './postgres-query.js';
 import { SourceConnections } from './postgres-connections.js';
@@ -69,7 +69,7 @@ export class PostgresSource implements Source {
 
   constructor(
     private readonly spec: JobSpec,
-    private readonly opts: { url: string; logicalDate: string },
+    private readonly opts: { url: string; logicalDate: string; interval?: DataInterval },
   ) {
     if (spec.source.kind !== 'postgres') throw new Error('not a postgres source');
     this.where = `${spec.specLabel}: source.postgres.query`;
@@ -106,7 +106,7 @@ export class PostgresSource implements Source {
   /** BEGIN READ ONLY (in the snapshot, when given) and bind the template variables for this transaction. */
   private async begin(c: pg.Client, snapshot: string | undefined, doing: string, extra: Record<string, string | null>): Promise<void> {
     await this.conns.begin(c, snapshot);
-    const s = settingsStatement(templateVars(this.opts.logicalDate), extra, `batchinfer source ${doing}`);
+    const s = settingsStatement(templateVars(this.opts.logicalDate, this.opts.interval), extra, `batchinfer source ${doing}`);
     await c.query(s.text, s.values);
   }
 

@@ -19,6 +19,17 @@ export type SourceSpec =
   | { kind: 'csv'; /** absolute path template ({{ds}}) */ path: string }
   | { kind: 'postgres'; query: string; url?: string; /** the url as written, when it takes values from the environment (`${SOURCE_DB_URL}`): what the ledger keeps */ urlTemplate?: string };
 
+/** When the scheduler runs a job (see schema.ts for each key's meaning and default). */
+export interface ScheduleSpec {
+  cron: string;
+  /** IANA timezone of the cron and of logical dates */
+  timezone: string;
+  logicalDate: 'previous_day' | 'tick_date';
+  catchup: boolean;
+  catchupLimit: number;
+  overlap: 'skip' | 'queue';
+}
+
 export interface JobSpec {
   name: string;
   /** absolute path of the spec file */
@@ -36,7 +47,7 @@ export interface JobSpec {
   batchSize: number;
   chunkRows: number;
   maxRejected: number;
-  schedule?: { cron: string; timezone: string };
+  schedule?: ScheduleSpec;
   /** what pruning deletes (see runs/prune.ts) */
   retention?: { keepRunsPerDate?: number; keepDays?: number };
 }

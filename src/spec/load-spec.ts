@@ -69,7 +69,7 @@ const knownKeys: Record<string, string[]> = {
   model: ['path', 'version'],
   source: ['csv', 'postgres'],
   sink: ['table'],
-  schedule: ['cron', 'timezone'],
+  schedule: ['cron', 'timezone', 'logical_date', 'catchup', 'catchup_limit', 'overlap'],
   retention: ['keep_runs_per_date', 'keep_days'],
   'source.csv': ['path'],
   'source.postgres': ['query', 'url'],
@@ -150,7 +150,14 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     batchSize: raw.batch_size,
     chunkRows: raw.chunk_rows,
     maxRejected: raw.max_rejected,
-    schedule: raw.schedule,
+    schedule: raw.schedule && {
+      cron: raw.schedule.cron,
+      timezone: raw.schedule.timezone,
+      logicalDate: raw.schedule.logical_date,
+      catchup: raw.schedule.catchup,
+      catchupLimit: raw.schedule.catchup_limit,
+      overlap: raw.schedule.overlap,
+    },
     retention: raw.retention && { keepRunsPerDate: raw.retention.keep_runs_per_date, keepDays: raw.retention.keep_days },
   };
 }

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { validate as validateCron } from 'node-cron';
 import { defaults } from '../defaults.js';
 import { identifierBytes, maxIdentifierBytes, plainIdentifier, plainIdentifierRule } from '../sql/identifiers.js';
 import { latestViewSuffix } from './job-spec.js';
+import { CronSchedule } from '../schedule/cron-schedule.js';
 
 /** A source column the spec reads (a CSV header or a query's column). */
 const identifier = z.string().regex(plainIdentifier, `must be a plain SQL identifier (${plainIdentifierRule})`);
@@ -103,8 +103,29 @@ export const rawSpecSchema = z.strictObject({
     .describe('what `batchinfer prune` (and every succeeded run of this job) deletes; failed and cancelled runs\' rows always go'),
   schedule: z
     .strictObject({
-      cron: z.string().refine((c) => validateCron(c), 'is not a valid cron expression (5 or 6 fields, e.g. "0 2 * * *")'),
-      timezone: timezone.default(defaults.timezone),
+      cron: z
+        .string()
+        .superRefine((c, ctx) => {
+          const s = CronSchedule.parse(c, 'UTC');
+          if ('error' in s) ctx.addIssue({ code: 'custom', message: s.error });
+        })
+        .describe('when to tick: node-cron syntax, 5 fields (or 6 with seconds first); day-of-month AND day-of-week must both match'),
+      timezone: timezone.default(defaults.timezone).describe('IANA timezone the cron and the logical dates are read in (default UTC)'),
+      logical_date: z
+        .enum(['previous_day', 'tick_date'], { error: 'must be previous_day (a tick scores the day before it; the default) or tick_date (the tick\'s own day)' })
+        .default(defaults.logicalDate)
+        .describe("a tick's logical date ({{ds}}): previous_day (default: a 02:00 run scores yesterday) or tick_date, in the timezone"),
+      catchup: z.boolean({ error: 'must be true or false' }).default(defaults.catchup).describe('a starting scheduler creates the runs of ticks it missed since the last scheduled run (default false)'),
+      catchup_limit: z
+        .number({ error: 'must be a whole number >= 1' })
+        .int('must be a whole number >= 1')
+        .min(1, 'must be a whole number >= 1: how many missed ticks (the newest) a starting scheduler makes up')
+        .default(defaults.catchupLimit)
+        .describe('with catchup: at most this many missed ticks are made up, the newest; older ones are logged as skipped (default 7)'),
+      overlap: z
+        .enum(['skip', 'queue'], { error: 'must be skip (the default: no run while the previous one is active) or queue (a run anyway)' })
+        .default(defaults.overlap)
+        .describe("a tick while the job's previous scheduled run is still queued or running: skip it (default) or queue another run"),
     })
     .optional()
     .describe('when the scheduler runs this job'),

@@ -1,8 +1,28 @@
 import { UsageError } from '../errors.js';
 
-/** Template variables of a run: {{ds}} is the logical date (YYYY-MM-DD), {{ds_nodash}} the same without dashes. */
-export function templateVars(logicalDate: string): Record<string, string> {
-  return { ds: logicalDate, ds_nodash: logicalDate.replaceAll('-', '') };
+/** The span of time a run's data covers, as ISO 8601 instants in UTC (2026-11-01T01:00:00Z). */
+export interface DataInterval {
+  start: string;
+  end: string;
+}
+
+/**
+ * Template variables of a run: {{ds}} is the logical date (YYYY-MM-DD), {{ds_nodash}} the same without
+ * dashes, {{data_interval_start}} / {{data_interval_end}} the span its data covers (a scheduled run:
+ * the previous tick and its own tick). Without an interval: the logical date's day in UTC.
+ */
+export function templateVars(logicalDate: string, interval?: DataInterval): Record<string, string> {
+  const iv = interval ?? utcDayInterval(logicalDate);
+  return { ds: logicalDate, ds_nodash: logicalDate.replaceAll('-', ''), data_interval_start: iv.start, data_interval_end: iv.end };
+}
+
+/** An instant (epoch ms) as the interval's text form: ISO 8601 in UTC, to the second. */
+export const intervalInstant = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** A date's whole day in UTC: [D 00:00Z, D+1 00:00Z). */
+export function utcDayInterval(logicalDate: string): DataInterval {
+  const start = Date.parse(`${logicalDate}T00:00:00Z`);
+  return { start: intervalInstant(start), end: intervalInstant(start + 86_400_000) };
 }
 
 /** A {{name}} in a path or query (global: use with replace, which starts over every call). */

@@ -82,7 +82,7 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
     expect(at('outputs.score.index')).toHaveLength(1);
     expect(at('sink.table')).toEqual(['bad.yaml: sink.table: must be schema.table (plain identifiers)']);
     expect(at('key_type')).toHaveLength(1);
-    expect(at('schedule.cron')).toEqual(['bad.yaml: schedule.cron: is not a valid cron expression (5 or 6 fields, e.g. "0 2 * * *")']);
+    expect(at('schedule.cron')).toEqual(['bad.yaml: schedule.cron: is not a valid cron expression (5 fields, or 6 with seconds first; e.g. "0 2 * * *")']);
     expect(at('schedule.timezone')).toEqual(['bad.yaml: schedule.timezone: is not a known IANA timezone (e.g. UTC, Europe/Berlin)']);
     expect(lines).toHaveLength(9);
   });
@@ -131,17 +131,37 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
   });
 });
 
+describe('schedule keys', () => {
+  it('default to previous_day, no catch-up (limit 7) and overlap skip; every key normalized', () => {
+    expect(load(`${BASE}schedule: { cron: "0 2 * * *" }\n`).schedule).toEqual({ cron: '0 2 * * *', timezone: 'UTC', logicalDate: 'previous_day', catchup: false, catchupLimit: 7, overlap: 'skip' });
+    expect(load(`${BASE}schedule: { cron: "*/30 * * * * *", timezone: Europe/Berlin, logical_date: tick_date, catchup: true, catchup_limit: 3, overlap: queue }\n`).schedule).toEqual({
+      cron: '*/30 * * * * *', timezone: 'Europe/Berlin', logicalDate: 'tick_date', catchup: true, catchupLimit: 3, overlap: 'queue',
+    });
+  });
+
+  it('name the file and key of each bad value, with what to write instead', () => {
+    const lines = problems(`${BASE}schedule: { cron: "0 0 1 1 0#5", catchup_limit: 0, overlap: wait, catchupp: true }\n`);
+    expect(lines).toEqual([
+      'job.yaml: schedule.cron: never ticks (no date matches "0 0 1 1 0#5"; day-of-month and day-of-week must both match)',
+      'job.yaml: schedule.catchup_limit: must be a whole number >= 1: how many missed ticks (the newest) a starting scheduler makes up',
+      'job.yaml: schedule.overlap: must be skip (the default: no run while the previous one is active) or queue (a run anyway)',
+      'job.yaml: schedule.catchupp: unknown key (did you mean "catchup"?); remove it or fix its spelling',
+    ]);
+  });
+});
+
 describe('templates and logical dates', () => {
-  it('renders {{ds}} and {{ds_nodash}}, with or without spaces', () => {
+  it('renders {{ds}} and {{ds_nodash}}, with or without spaces; without an interval, the data interval is the date in UTC', () => {
     const vars = templateVars('2026-11-01');
-    expect(vars).toEqual({ ds: '2026-11-01', ds_nodash: '20261101' });
+    expect(vars).toEqual({ ds: '2026-11-01', ds_nodash: '20261101', data_interval_start: '2026-11-01T00:00:00Z', data_interval_end: '2026-11-02T00:00:00Z' });
+    expect(templateVars('2026-11-01', { start: '2026-10-31T01:00:00Z', end: '2026-11-01T01:00:00Z' })).toMatchObject({ data_interval_start: '2026-10-31T01:00:00Z', data_interval_end: '2026-11-01T01:00:00Z' });
     expect(renderTemplate('data/{{ds}}/part-{{ ds_nodash }}.csv', vars, 'x')).toBe('data/2026-11-01/part-20261101.csv');
     expect(renderTemplate('no variables', vars, 'x')).toBe('no variables');
   });
 
   it('names an unknown variable and the known ones', () => {
     expect(() => renderTemplate('data/{{date}}.csv', templateVars('2026-11-01'), 'job.yaml: source.csv.path')).toThrow(
-      new UsageError('job.yaml: source.csv.path: unknown template variable {{date}}; known: {{ds}}, {{ds_nodash}}'),
+      new UsageError('job.yaml: source.csv.path: unknown template variable {{date}}; known: {{ds}}, {{ds_nodash}}, {{data_interval_start}}, {{data_interval_end}}'),
     );
   });
 
