@@ -46,6 +46,15 @@ export async function openChunkContext(databaseUrl: string, runId: number, worke
     const { session } = await loadModel(run.modelPath, run.modelSha256);
     const outputs = checkSignature(run.spec, readSignature(session));
     const source = openSource(run.spec, run.logicalDate, { databaseUrl, interval: run.dataInterval ?? undefined });
+    // The same input everywhere: a CSV whose size or modification time differs from the planned file's is
+    // another file (a shared volume not mounted, a file replaced since): fail before any row is read.
+    if (run.spec.source.kind === 'csv') {
+      const [want, have] = [run.sourceFingerprint, await source.fingerprint().catch((e: Error) => `unreadable (${e.message})`)].map(csvIdentity);
+      if (want !== have) {
+        await source.close().catch(() => undefined);
+        throw new FinalError(`run ${runId}: the input ${run.spec.source.path} here is ${have}, but the run was planned on ${want}: it changed since, or this worker sees another file; start a new run, or give every worker the same file`);
+      }
+    }
     return { run, client, source, session, outputs, workerName };
   } catch (err) {
     await client.end().catch(() => undefined);
@@ -60,4 +69,10 @@ export async function closeChunkContext(ctx: ChunkContext): Promise<void> {
   } finally {
     await ctx.client.end();
   }
+}
+
+/** size and modification time of a CSV fingerprint ("csv:<path>:<size>:<mtime ms>"), as the message shows them. */
+function csvIdentity(fingerprint: string): string {
+  const m = /:(\d+):(\d+)$/.exec(fingerprint);
+  return m ? `${m[1]} bytes, modified ${new Date(Number(m[2])).toISOString()}` : fingerprint;
 }

@@ -102,7 +102,7 @@ export async function enqueueRun(opts: EnqueueOptions): Promise<Enqueued> {
         }
       }
       const pending = await pendingChunks(client, claim.run.runId);
-      await enqueueChunks(queue, claim.run.runId, opts.spec.name, pending, opts.trigger, opts.retry ?? { attempts: defaults.chunkAttempts, backoffMs: defaults.chunkBackoffMs });
+      await enqueueChunks(queue, claim.run.runId, opts.spec.name, pending, opts.trigger, opts.retry ?? opts.spec.retries ?? { attempts: defaults.chunkAttempts, backoffMs: defaults.chunkBackoffMs });
       let status: Enqueued['status'] = 'queued';
       if (pending.length === 0) status = (await finishRun(client, await loadRun(client, claim.run.runId), { resumed: claim.resumed })).status as 'succeeded' | 'failed';
       return { run_id: claim.run.runId, job: opts.spec.name, logical_date: opts.logicalDate, status, resumed: claim.resumed, chunks_total: total, chunks_queued: pending.length, note: claim.note };

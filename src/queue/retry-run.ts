@@ -35,7 +35,7 @@ export async function retryQueuedRun(opts: { databaseUrl: string; queue: QueueBa
     );
     await client.query(`UPDATE batchinfer.chunks SET status = 'pending' WHERE run_id = $1 AND status = 'failed'`, [run.runId]);
     const pending = await pendingChunks(client, run.runId);
-    await enqueueChunks(queue, run.runId, run.job, pending, run.trigger, { attempts: defaults.chunkAttempts, backoffMs: defaults.chunkBackoffMs });
+    await enqueueChunks(queue, run.runId, run.job, pending, run.trigger, run.spec.retries ?? { attempts: defaults.chunkAttempts, backoffMs: defaults.chunkBackoffMs });
     if (pending.length === 0) {
       const o = await finishRun(client, await loadRun(client, run.runId), { resumed: true });
       return { run_id: run.runId, job: run.job, status: o.status, chunks_queued: 0, message: `run ${run.runId}: every chunk was done; finished ${o.status}` };

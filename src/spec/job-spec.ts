@@ -50,6 +50,8 @@ export interface JobSpec {
   schedule?: ScheduleSpec;
   /** what pruning deletes (see runs/prune.ts) */
   retention?: { keepRunsPerDate?: number; keepDays?: number };
+  /** queued chunks: tries and the first backoff (default: defaults.chunkAttempts / chunkBackoffMs) */
+  retries?: { attempts: number; backoffMs: number };
 }
 
 /** Columns batchinfer adds to every result row; a spec can't use these names. */

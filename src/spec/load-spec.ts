@@ -71,6 +71,7 @@ const knownKeys: Record<string, string[]> = {
   sink: ['table'],
   schedule: ['cron', 'timezone', 'logical_date', 'catchup', 'catchup_limit', 'overlap'],
   retention: ['keep_runs_per_date', 'keep_days'],
+  retries: ['attempts', 'backoff_ms'],
   'source.csv': ['path'],
   'source.postgres': ['query', 'url'],
   'outputs.*': ['output', 'index'],
@@ -158,6 +159,7 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
       catchupLimit: raw.schedule.catchup_limit,
       overlap: raw.schedule.overlap,
     },
+    retries: raw.retries && { attempts: raw.retries.attempts, backoffMs: raw.retries.backoff_ms },
     retention: raw.retention && { keepRunsPerDate: raw.retention.keep_runs_per_date, keepDays: raw.retention.keep_days },
   };
 }

@@ -94,6 +94,13 @@ export const rawSpecSchema = z.strictObject({
   batch_size: z.number().int().min(1).max(1_000_000).default(defaults.batchSize).describe('rows per session.run'),
   chunk_rows: z.number().int().min(1).default(defaults.chunkRows).describe('rows per chunk (unit of retry and commit)'),
   max_rejected: z.number().min(0).default(defaults.maxRejected).describe('fraction (<1) or count (>=1) of input rows that may be rejected'),
+  retries: z
+    .strictObject({
+      attempts: z.number().int().min(1).max(100).default(defaults.chunkAttempts).describe(`tries per chunk on a queue before it fails for good (default ${defaults.chunkAttempts})`),
+      backoff_ms: z.number().int().min(0).default(defaults.chunkBackoffMs).describe(`wait before the first retry, doubling after each (default ${defaults.chunkBackoffMs})`),
+    })
+    .optional()
+    .describe('retries of a queued chunk that failed for a transient reason (a lost connection, a deadlock); a failure retrying cannot fix fails at once'),
   retention: z
     .strictObject({
       keep_runs_per_date: z.number().int().min(1).optional().describe('succeeded runs kept per logical date, newest first (the one _latest shows is always kept); default: all'),

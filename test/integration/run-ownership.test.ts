@@ -3,7 +3,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadSpec } from '../../src/spec/load-spec.js';
 import { prepareRun } from '../../src/execute/prepare-run.js';
-import { openChunkContext } from '../../src/execute/chunk-context.js';
+import { closeChunkContext, openChunkContext } from '../../src/execute/chunk-context.js';
+import { processChunk } from '../../src/execute/process-chunk.js';
 import { runJob } from '../../src/execute/run-job.js';
 import { migrate } from '../../src/runs/migrations.js';
 import type { JobSpec } from '../../src/spec/job-spec.js';
@@ -131,6 +132,22 @@ describe('who owns a run', () => {
     }
   }));
 
+  it('a worker whose CSV differs from the planned one (size or modification time) refuses the run naming both', ws.track(async () => {
+    const p = await prepareRun({ ...base(), logicalDate: '2026-01-08' });
+    await p.planned;
+    const csv = path.join(ws.tmp.dir, 'data.csv');
+    const st = fs.statSync(csv);
+    try {
+      fs.utimesSync(csv, st.atime, new Date(st.mtimeMs + 60_000));
+      await expect(openChunkContext(ws.db.url, p.run.runId, 'test')).rejects.toThrow(
+        new RegExp(`the input .*data\\.csv here is ${st.size} bytes, modified .+, but the run was planned on ${st.size} bytes, modified .+: it changed since`),
+      );
+    } finally {
+      fs.utimesSync(csv, st.atime, st.mtime);
+      await p.ownerClient.end();
+    }
+  }));
+
   it('the ledger keeps paths relative to the project and no source password; a ledger newer than this binary is refused', ws.track(async () => {
     const [r] = await query<{ model_path: string; spec: { model: { path: string }; source: { path: string }; specPath: string } }>(ws.db.url, `SELECT model_path, spec FROM batchinfer.runs WHERE job = 'own' ORDER BY run_id LIMIT 1`);
     expect(r.model_path).toBe('model.onnx');
@@ -144,6 +161,26 @@ describe('who owns a run', () => {
       await c.query(`DELETE FROM batchinfer.schema_migrations WHERE version = 999`);
     } finally {
       await c.end();
+    }
+  }));
+});
+
+describe('rows read against rows planned', () => {
+  it('a Postgres chunk whose rows changed since planning (no snapshot to read in) fails loudly with both counts, writing nothing', ws.track(async () => {
+    await query(ws.db.url, `CREATE TABLE public.moving AS SELECT i::bigint AS id, 1.0::real AS a, 2.0::real AS b, 3.0::real AS c FROM generate_series(1, 1000) i`);
+    const pgSpec = loadSpec(writeSpec(ws.tmp.dir, 'moving.yaml', typedSpec({ name: 'moving', source: { postgres: { query: 'SELECT id, a, b, c FROM public.moving' } }, key_type: 'bigint', sink: { table: 'scores.moving' }, chunk_rows: 500 })), ws.tmp.dir);
+    const p = await prepareRun({ spec: pgSpec, trigger: 'manual', databaseUrl: ws.db.url, logicalDate: '2026-01-09' });
+    await p.planned;
+    await p.closePlanner(); // the planner's snapshot is gone, as for a queued run read by workers
+    await query(ws.db.url, `DELETE FROM public.moving WHERE id % 10 = 0 AND id <= 500`);
+    const ctx = await openChunkContext(ws.db.url, p.run.runId, 'test');
+    try {
+      await expect(processChunk(ctx, 0)).rejects.toThrow(/^chunk 0: planned 500 rows but read 450: the input changed since the run was planned/);
+      const [n] = await query<{ n: number }>(ws.db.url, `SELECT count(*)::int AS n FROM scores.moving WHERE run_id = $1`, [p.run.runId]);
+      expect(n.n).toBe(0);
+    } finally {
+      await closeChunkContext(ctx);
+      await p.ownerClient.end();
     }
   }));
 });
