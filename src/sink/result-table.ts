@@ -105,6 +105,10 @@ export async function ensureResultTable(client: pg.ClientBase, spec: JobSpec, co
         else if (t !== c.sqlType)
           problems.push(`${spec.specLabel}: sink.table: column "${c.name}" of ${displayName(schema, table)} is ${t} but this job writes ${c.sqlType}; write to a new table or migrate the column`);
       }
+      if (missing.length && (spec.sink.onSchemaChange ?? 'fail') === 'fail')
+        problems.push(
+          `${spec.specLabel}: sink.table: ${displayName(schema, table)} has no column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c.name}"`).join(', ')}, which this job now writes (a renamed output or a new passthrough?); its earlier rows would show NULL there. Set sink.on_schema_change: append_new_columns to add ${missing.length > 1 ? 'them' : 'it'}, or write to a new table`,
+        );
       if (problems.length) throw new UsageError(problems.join('\n'));
       if (missing.length) {
         step = `add column${missing.length > 1 ? 's' : ''} ${missing.map((c) => c.name).join(', ')} to ${displayName(schema, table)}`;

@@ -43,7 +43,8 @@ export interface JobSpec {
   inputs: ModelInputSpec[];
   outputs: OutputColumnSpec[];
   passthrough: string[];
-  sink: { schema: string; table: string };
+  /** onSchemaChange: what happens when the job writes columns the existing table lacks (default fail) */
+  sink: { schema: string; table: string; onSchemaChange?: 'fail' | 'append_new_columns' };
   batchSize: number;
   chunkRows: number;
   maxRejected: number;

@@ -72,7 +72,9 @@ export const rawSpecSchema = z.strictObject({
   key: columnName.describe('column identifying a row; unique per run'),
   key_type: z.enum(['text', 'bigint']).default(defaults.keyType).describe('SQL type of the key column in the result table (default text)'),
   inputs: z
-    .record(z.string().min(1), z.array(identifier).min(1))
+    // Feature columns never become SQL names of batchinfer's (a Postgres source quotes them): any header
+    // name works, scikit-learn's "sepal length (cm)" too.
+    .record(z.string().min(1), z.array(z.string().min(1).refine((c) => !c.includes('\0'), 'a column name cannot hold a NUL byte')).min(1))
     .refine((r) => Object.keys(r).length > 0, 'needs at least one model input')
     .describe('model input name -> source columns, in tensor order'),
   outputs: z
@@ -89,6 +91,10 @@ export const rawSpecSchema = z.strictObject({
   sink: z
     .strictObject({
       table: sinkTable.describe('result table, schema-qualified; created when missing, and written by this job only'),
+      on_schema_change: z
+        .enum(['fail', 'append_new_columns'])
+        .default('fail')
+        .describe('when the job writes columns the existing table lacks (a renamed output, a new passthrough): fail (default) or append_new_columns (old rows get NULL there)'),
     })
     .describe('where predictions go'),
   batch_size: z.number().int().min(1).max(1_000_000).default(defaults.batchSize).describe('rows per session.run'),

@@ -28,7 +28,7 @@ const columns = async () => (await query<{ c: string }>(ws.db.url, `SELECT colum
 
 describe('result-table DDL and analysts', () => {
   it('a run that must add a column fails after the lock timeout, naming the blocking session; readers and the analyst are never held up', ws.track(async () => {
-    const base = typedSpec({ name: 'locked', sink: { table: 'scores.locked' } });
+    const base = typedSpec({ name: 'locked', sink: { table: 'scores.locked', on_schema_change: 'append_new_columns' } });
     const first = await run(base);
     expect(first.code, first.stderr).toBe(0);
     const before = await columns();

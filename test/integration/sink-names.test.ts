@@ -51,7 +51,7 @@ describe('names in result tables', () => {
   }));
 
   it('adds a column named like an object property ("constructor") to an existing table', ws.track(async () => {
-    const base = typedSpec({ name: 'props', sink: { table: 'scores.props' } });
+    const base = typedSpec({ name: 'props', sink: { table: 'scores.props', on_schema_change: 'append_new_columns' } });
     expect((await run('props.yaml', base)).code).toBe(0);
     const r = await run('props.yaml', { ...base, outputs: { s: { output: 'sum' }, constructor: { output: 'dbl' } } });
     expect(r.code, r.stderr).toBe(0);
@@ -91,4 +91,28 @@ describe('names in result tables', () => {
       await holder.end();
     }
   }));
+});
+
+describe('schema changes are explicit', () => {
+  it('a renamed output fails by default, naming the new column and the option; append_new_columns adds it', async () => {
+    const first = await run('evolve.yaml', typedSpec({ name: 'evolve', outputs: { s: { output: 'sum' } }, sink: { table: 'scores.evolve' } }));
+    expect(first.code, first.stderr).toBe(0);
+    const renamed = await run('evolve.yaml', typedSpec({ name: 'evolve', outputs: { total: { output: 'sum' } }, sink: { table: 'scores.evolve' } }));
+    expect(renamed.code).toBe(2);
+    expect(renamed.stderr).toMatch(/evolve\.yaml: sink\.table: scores\.evolve has no column "total", which this job now writes .*Set sink\.on_schema_change: append_new_columns/);
+    const cols = await query<{ column_name: string }>(ws.db.url, `SELECT column_name FROM information_schema.columns WHERE table_schema = 'scores' AND table_name = 'evolve'`);
+    expect(cols.map((c) => c.column_name)).not.toContain('total');
+    const appended = await run('evolve.yaml', typedSpec({ name: 'evolve', outputs: { total: { output: 'sum' } }, sink: { table: 'scores.evolve', on_schema_change: 'append_new_columns' } }));
+    expect(appended.code, appended.stderr).toBe(0);
+  });
+});
+
+describe('feature columns named as people name them', () => {
+  it('a CSV feature column that is not an SQL identifier ("sepal length (cm)") is fine: features never become SQL names', async () => {
+    fs.writeFileSync(path.join(ws.tmp.dir, 'iris.csv'), 'id,sepal length (cm),Sepal-Width,"petal, length"\n1,1,2,3\n2,4,5,6\n');
+    const r = await run('iris.yaml', typedSpec({ name: 'iris', source: { csv: { path: 'iris.csv' } }, inputs: { x: ['sepal length (cm)', 'Sepal-Width', 'petal, length'] }, sink: { table: 'scores.iris' } }));
+    expect(r.code, r.stderr).toBe(0);
+    const rows = await query<{ id: string; s: number }>(ws.db.url, `SELECT id, s FROM scores.iris ORDER BY id`);
+    expect(rows).toEqual([{ id: '1', s: 6 }, { id: '2', s: 15 }]);
+  });
 });

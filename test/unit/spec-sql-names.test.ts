@@ -43,7 +43,7 @@ const name = (n: number, c = 'c') => c.repeat(n);
 describe('names PostgreSQL would truncate', () => {
   it('takes result column names up to 63 bytes and a table name up to 56 (63 with "_latest")', () => {
     const spec = ok(BASE.replace('key: id', `key: ${name(63, 'k')}`).replace('score:', `${name(63, 's')}:`).replace('scores.t', `${name(63, 'S')}.${name(56, 't')}`) + `passthrough: [${name(63, 'p')}]\n`);
-    expect(spec.sink).toEqual({ schema: name(63, 'S'), table: name(56, 't') });
+    expect(spec.sink).toEqual({ schema: name(63, 'S'), table: name(56, 't'), onSchemaChange: 'fail' });
     // source columns that are not result columns are not limited (a CSV header may be long)
     expect(ok(BASE.replace('[a, b, c]', `[a, b, ${name(80)}]`)).inputs[0].columns[2]).toBe(name(80));
   });

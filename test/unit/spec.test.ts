@@ -49,7 +49,7 @@ describe('loadSpec', () => {
       inputs: [{ name: 'x', columns: ['a', 'b', 'c'] }],
       outputs: [{ column: 'score', output: 'sum', index: undefined }],
       passthrough: [],
-      sink: { schema: 'scores', table: 't' },
+      sink: { schema: 'scores', table: 't', onSchemaChange: 'fail' },
       batchSize: 1024,
       chunkRows: 50000,
       maxRejected: 0,
@@ -65,7 +65,7 @@ describe('loadSpec', () => {
     const yaml = `
 model: { path: m.onnx }
 source: { csv: { path: a.csv }, postgres: { query: "SELECT 1" } }
-inputs: { x: [a, 1bad] }
+inputs: { x: [a, ""] }
 outputs: { score: { output: sum, index: -1 } }
 sink: { table: notqualified }
 batchsize: 10
