@@ -121,6 +121,19 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     });
 
   program
+    .command('init')
+    .description('write a starting job spec for a model and a CSV file (then: validate, run --preview 5)')
+    .requiredOption('--model <path>', 'ONNX model file')
+    .requiredOption('--csv <path>', 'CSV file with a header row')
+    .option('--key <column>', 'column identifying a row (default: id, key or *_id)')
+    .option('--out <path>', 'spec file to write (default: jobs/<name>.yaml)')
+    .option('--name <name>', 'job name (default: the CSV file name)')
+    .option('--force', 'overwrite an existing spec file')
+    .action(async (flags) => {
+      code = await (await import('./commands/init.js')).initCommand(flags, full);
+    });
+
+  program
     .command('inspect')
     .description("show a model's inputs and outputs with types and shapes")
     .argument('<model>', 'ONNX model file')
