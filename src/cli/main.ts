@@ -45,6 +45,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--queue <kind>', 'redis | postgres (the queue in the results database) | inline (env BATCHINFER_QUEUE; default: redis when REDIS_URL is set)')
     .option('--inline', 'score in this process even when a queue is configured')
     .option('--wait', 'with a queue: follow the run to its end (progress, outcome and exit code as an inline run)')
+    .option('--preview <n>', 'score the first n rows and print them; writes nothing (no ledger, no result table)')
     .action(async (spec: string, flags) => {
       code = await (await import('./commands/run.js')).runCommand(spec, flags, full);
     });
