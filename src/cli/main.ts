@@ -47,6 +47,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--queue <kind>', 'redis | postgres (the queue in the results database) | inline (env BATCHINFER_QUEUE; default: redis when REDIS_URL is set)')
     .option('--inline', 'score in this process even when a queue is configured')
     .option('--wait', 'with a queue: follow the run to its end (progress, outcome and exit code as an inline run)')
+    .option('--preview <n>', 'score the first n rows and print them; writes nothing (no ledger, no result table)')
     .action(async (spec: string, flags) => {
       code = await (await import('./commands/run.js')).runCommand(spec, flags, full);
     });
@@ -179,6 +180,19 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--database-url <url>', 'database for Postgres sources without source.postgres.url (env DATABASE_URL)')
     .action(async (specs: string[], flags) => {
       code = await (await import('./commands/validate.js')).validateCommand(specs, flags, full);
+    });
+
+  program
+    .command('init')
+    .description('write a starting job spec for a model and a CSV file (then: validate, run --preview 5)')
+    .requiredOption('--model <path>', 'ONNX model file')
+    .requiredOption('--csv <path>', 'CSV file with a header row')
+    .option('--key <column>', 'column identifying a row (default: id, key or *_id)')
+    .option('--out <path>', 'spec file to write (default: jobs/<name>.yaml)')
+    .option('--name <name>', 'job name (default: the CSV file name)')
+    .option('--force', 'overwrite an existing spec file')
+    .action(async (flags) => {
+      code = await (await import('./commands/init.js')).initCommand(flags, full);
     });
 
   program

@@ -19,10 +19,13 @@ export interface RunFlags {
   queue?: string;
   inline?: boolean;
   wait?: boolean;
+  /** score this many rows and print them; write nothing */
+  preview?: string;
 }
 
 /** batchinfer run <spec>: score in this process (inline executor), one thread per core. Exit 0 succeeded, 1 failed. */
 export async function runCommand(specPath: string, flags: RunFlags, io: CommandIO): Promise<number> {
+  if (flags.preview !== undefined) return (await import('./preview.js')).previewCommand(specPath, { ...flags, preview: flags.preview }, io);
   const spec = loadSpec(specPath, io.cwd, io.env);
   const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
   // Chosen (flag or BATCHINFER_THREADS) wins; otherwise a small CSV scores on the main thread.
