@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { bin } from './cli.js';
+import { startCommand, type EventProc } from './scheduler.js';
 
 export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -24,59 +23,15 @@ export async function redisAvailable(): Promise<boolean> {
   }
 }
 
-/** A `batchinfer worker` process and the JSON events it logged. */
-export interface WorkerProc {
-  child: ChildProcess;
-  events: Record<string, unknown>[];
-  /** resolves with the first event matching */
-  waitFor(pred: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+/** A `batchinfer worker` process and the JSON events it logged (stderr: its output, both streams). */
+export interface WorkerProc extends EventProc {
   stderr: () => string;
 }
 
+/** A worker that takes the queue only from `env` (never a REDIS_URL the test process inherited). */
 export function startWorker(args: string[], env: Record<string, string>, cwd: string): WorkerProc {
-  const inherited = { ...process.env };
-  for (const k of ['REDIS_URL', 'BATCHINFER_QUEUE', 'BATCHINFER_QUEUE_NAME']) delete inherited[k];
-  const child = spawn(process.execPath, [bin, 'worker', ...args], { cwd, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: Record<string, unknown>[] = [];
-  const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
-  let buf = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let e: Record<string, unknown>;
-      try {
-        e = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      events.push(e);
-      for (const w of [...waiters]) if (w.pred(e)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(e);
-      }
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  return {
-    child,
-    events,
-    exited,
-    stderr: () => err,
-    waitFor(pred, timeoutMs = 60_000) {
-      const found = events.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no matching worker event within ${timeoutMs} ms; events: ${JSON.stringify(events.slice(-5))}; stderr: ${err.slice(-500)}`)), timeoutMs);
-        waiters.push({ pred, resolve: (e) => (clearTimeout(t), resolve(e)) });
-      });
-    },
-  };
+  const p = startCommand(['worker', ...args], { REDIS_URL: undefined, BATCHINFER_QUEUE: undefined, BATCHINFER_QUEUE_NAME: undefined, ...env }, cwd);
+  return { ...p, stderr: p.output };
 }
 
 /** Remove one queue's keys (what losing Redis' data does to it), leaving other queues alone. */
