@@ -3,8 +3,11 @@ import { connectPg } from '../db/connect.js';
 import { sqlState } from '../errors.js';
 import { snapshotLiteral } from './postgres-query.js';
 
-/** SQLSTATEs of SET TRANSACTION SNAPSHOT when the exporting transaction is gone (ended, another server). */
-const snapshotGone = new Set(['22023', '55000']);
+/**
+ * SQLSTATEs of SET TRANSACTION SNAPSHOT when the exporting transaction is gone (ended, another server):
+ * PostgreSQL 15 says 22023 (invalid snapshot identifier), 18 says 42704 ("snapshot ... does not exist").
+ */
+const snapshotGone = new Set(['22023', '55000', '42704']);
 
 /**
  * The connections of one Postgres source: one per active plan or read (so reads may run concurrently

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bin, runCli } from '../support/cli.js';
+import { bin, runCli, cliEnv } from '../support/cli.js';
 import { query } from '../support/database.js';
 import { stackFrame, testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 
@@ -112,7 +112,7 @@ describe('batchinfer backfill (inline)', () => {
   it('Ctrl-C stops starting dates and cancels the active runs (their done chunks stay); the same command again picks up where it stopped', ws.track(async () => {
     const more = ['2026-10-11', '2026-10-12', '2026-10-13', '2026-10-14'];
     for (const d of more) writeData(d, false, 1500); // 15 chunks of 0.3 s: still running when Ctrl-C comes
-    const child = spawn(process.execPath, [bin, 'backfill', spec, '--from', '2026-10-11', '--to', '2026-10-14', '--max-active', '1'], { cwd: ws.tmp.dir, env: { ...process.env, ...env, REDIS_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'backfill', spec, '--from', '2026-10-11', '--to', '2026-10-14', '--max-active', '1'], { cwd: ws.tmp.dir, env: cliEnv({ ...env, REDIS_URL: undefined }), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

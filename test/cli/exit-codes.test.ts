@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { bin, runCli } from '../support/cli.js';
+import { bin, runCli, cliEnv } from '../support/cli.js';
 import { query } from '../support/database.js';
 import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 
@@ -40,7 +40,7 @@ describe('exit codes a scheduler can act on', () => {
     for (let i = 0; i < 300_000; i++) lines.push(`${i},1,2,3`);
     fs.writeFileSync(path.join(ws.tmp.dir, 'big.csv'), lines.join('\n') + '\n');
     const spec = writeSpec(ws.tmp.dir, 'big.yaml', typedSpec({ name: 'big', source: { csv: { path: 'big.csv' } }, sink: { table: 'scores.big' }, chunk_rows: 5000 }));
-    const child = spawn(process.execPath, [bin, 'run', spec, '--threads', '1'], { cwd: ws.tmp.dir, env: { ...process.env, ...env() }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [bin, 'run', spec, '--threads', '1'], { cwd: ws.tmp.dir, env: cliEnv(env()), stdio: 'ignore' });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     for (let i = 0; i < 600; i++) {
       const done = await query(ws.db.url, `SELECT 1 FROM batchinfer.chunks WHERE status = 'done' LIMIT 1`).catch(() => []);

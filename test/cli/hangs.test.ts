@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { bin, runCli } from '../support/cli.js';
+import { bin, runCli, cliEnv } from '../support/cli.js';
 import { query } from '../support/database.js';
 import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 
@@ -32,7 +32,7 @@ describe('no hang', () => {
     for (let i = 0; i < 1000; i++) lines.push(`${i},1,1,1`);
     fs.writeFileSync(path.join(ws.tmp.dir, 'stuck.csv'), lines.join('\n') + '\n');
     const spec = writeSpec(ws.tmp.dir, 'stuck.yaml', typedSpec({ name: 'stuck', source: { csv: { path: 'stuck.csv' } }, sink: { table: 'scores.stuck' } }));
-    const env = { ...process.env, DATABASE_URL: ws.db.url, BATCHINFER_SHUTDOWN_GRACE_MS: '2000' };
+    const env = cliEnv({ DATABASE_URL: ws.db.url, BATCHINFER_SHUTDOWN_GRACE_MS: '2000' });
     expect((await runCli(['run', spec, '--date', '2026-07-01'], { cwd: ws.tmp.dir, env })).code).toBe(0);
     // Every COPY into the table now takes 10 minutes: the chunk in flight will not end by itself.
     await query(ws.db.url, `CREATE FUNCTION public.forever() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(600); RETURN NULL; END $$`);

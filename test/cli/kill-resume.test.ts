@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, query } from '../support/database.js';
-import { bin, runCli } from '../support/cli.js';
+import { bin, runCli, cliEnv } from '../support/cli.js';
 import { dropWithin, stackFrame, tempDir, typedSpec, writeSpec } from '../support/jobs.js';
 
 /**
@@ -40,7 +40,7 @@ const chunkRows = (runId: number) => query<ChunkRow>(db.url, 'SELECT chunk, stat
 
 describe('kill -9 mid-run, then run again', () => {
   it('resumes the same run, redoes only unfinished chunks, and leaves every row exactly once', async () => {
-    const env = { ...process.env, DATABASE_URL: db.url, DEBUG: undefined };
+    const env = cliEnv({ DATABASE_URL: db.url, DEBUG: undefined });
     delete env.DEBUG;
     const child = spawn(process.execPath, [bin, 'run', specPath, '--json', '--threads', '2', '--date', DATE], { cwd: tmp.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tryHoldRun } from '../../src/runs/claim-run.js';
-import { bin, runCli, type CliResult } from '../support/cli.js';
+import { bin, runCli, type CliResult, cliEnv } from '../support/cli.js';
 import { freshDatabase, query } from '../support/database.js';
 import { dropWithin, stackFrame, testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 
@@ -44,7 +44,7 @@ beforeAll(async () => {
 
 /** Start `batchinfer run` in the background; resolves the run id once the ledger shows `chunks` done chunks of it. */
 function startRun(spec: string, date: string) {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: ws.db.url };
+  const env: NodeJS.ProcessEnv = cliEnv({ DATABASE_URL: ws.db.url });
   delete env.DEBUG;
   const child: ChildProcess = spawn(process.execPath, [bin, 'run', spec, '--threads', '1', '--date', date], { cwd: ws.tmp.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

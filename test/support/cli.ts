@@ -18,6 +18,15 @@ export interface CliResult {
  */
 const queueVariables = ['REDIS_URL', 'BATCHINFER_QUEUE', 'BATCHINFER_QUEUE_NAME'];
 
+/** The environment for a batchinfer child process: this one's, less the queue variables, plus `extra`. */
+export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of queueVariables) delete env[k];
+  Object.assign(env, extra);
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return env;
+}
+
 /** Spawn the built bin (npm test builds first) and collect its output. */
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
