@@ -178,6 +178,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .argument('<spec...>', 'job specs')
     .option('--date <YYYY-MM-DD>', 'logical date used to resolve {{ds}} in paths; default: today (UTC)')
     .option('--database-url <url>', 'database for Postgres sources without source.postgres.url (env DATABASE_URL)')
+    .option('--show-sql', 'print a Postgres source query as it is sent, with its bound parameters')
     .action(async (specs: string[], flags) => {
       code = await (await import('./commands/validate.js')).validateCommand(specs, flags, full);
     });

@@ -10,6 +10,10 @@ import { templateVariable } from '../spec/template.js';
 const varTypes: Record<string, string> = { ds: 'date', ds_nodash: 'text', data_interval_start: 'timestamptz', data_interval_end: 'timestamptz' };
 
 export function bindTemplate(query: string, where: string): { sql: string; names: string[] } {
+  // The Airflow habit '{{ ds }}' would put the bound expression inside a string literal.
+  const quoted = /(['"])\s*\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*\1/.exec(query);
+  if (quoted)
+    throw new UsageError(`${where}: ${quoted[0]} is quoted; template variables are bound as typed parameters, never pasted into the text: write {{${quoted[2]}}} without quotes (e.g. WHERE day = {{${quoted[2]}}})`);
   const names = new Set<string>();
   const sql = query.replace(templateVariable, (_, name: string) => {
     const type = varTypes[name];
