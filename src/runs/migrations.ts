@@ -140,6 +140,65 @@ ALTER TABLE batchinfer.runs ADD COLUMN pruned_at timestamptz;
 COMMENT ON COLUMN batchinfer.runs.pruned_at IS 'when batchinfer prune deleted this run''s result rows (the run row stays as history; a pruned failed or cancelled run is planned again if resumed)';
 `,
   },
+  {
+    version: 6,
+    name: 'monitoring: per-chunk and per-run profiles of inputs and outputs, drift against a reference, accept',
+    sql: `
+-- Written in each chunk's own transaction (a retried chunk is counted once); merged per run at run end.
+CREATE TABLE batchinfer.chunk_profiles (
+  run_id      bigint NOT NULL,
+  chunk       integer NOT NULL,
+  role        text NOT NULL CHECK (role IN ('input', 'output')),
+  column_name text NOT NULL,
+  count       bigint NOT NULL,
+  non_finite  bigint NOT NULL DEFAULT 0,
+  min         float8,
+  max         float8,
+  mean        float8,
+  m2          float8,
+  zeros       bigint NOT NULL DEFAULT 0,
+  bin_edges   float8[],
+  bin_counts  bigint[],
+  PRIMARY KEY (run_id, chunk, role, column_name),
+  FOREIGN KEY (run_id, chunk) REFERENCES batchinfer.chunks ON DELETE CASCADE
+);
+COMMENT ON TABLE batchinfer.chunk_profiles IS 'per chunk and column: the profile of the values scored in that chunk (Welford mean/m2, histogram); merged into run_profiles when the run ends';
+
+CREATE TABLE batchinfer.run_profiles (
+  run_id            bigint NOT NULL REFERENCES batchinfer.runs ON DELETE CASCADE,
+  role              text NOT NULL CHECK (role IN ('input', 'output')),
+  column_name       text NOT NULL,
+  count             bigint NOT NULL,
+  non_finite        bigint NOT NULL DEFAULT 0,
+  min               float8,
+  max               float8,
+  mean              float8,
+  stddev            float8,
+  zeros             bigint NOT NULL DEFAULT 0,
+  bin_edges         float8[] NOT NULL,
+  bin_counts        bigint[] NOT NULL,
+  reference         text,
+  reference_run_id  bigint,
+  reference_counts  bigint[],
+  reference_mean    float8,
+  reference_min     float8,
+  reference_max     float8,
+  psi               float8,
+  PRIMARY KEY (run_id, role, column_name)
+);
+COMMENT ON TABLE batchinfer.run_profiles IS 'one row per run and profiled column: count, min, max, mean, stddev, zeros, a histogram (bin_edges has one more entry than bin_counts; values outside the edges count in the first or last bin), and the reference it was compared with and the population stability index (psi)';
+
+ALTER TABLE batchinfer.runs
+  ADD COLUMN max_psi        float8,
+  ADD COLUMN drift_status   text CHECK (drift_status IN ('ok', 'warn', 'fail')),
+  ADD COLUMN warnings       text[],
+  ADD COLUMN accepted_at    timestamptz,
+  ADD COLUMN accepted_by    text;
+COMMENT ON COLUMN batchinfer.runs.max_psi IS 'the largest population stability index over the run''s profiled columns against its reference (null: no reference)';
+COMMENT ON COLUMN batchinfer.runs.drift_status IS 'ok, warn (above monitoring.drift_warn: the run still succeeds) or fail (above drift_fail: the publish guard failed the run until batchinfer accept)';
+COMMENT ON COLUMN batchinfer.runs.accepted_at IS 'when batchinfer accept published a run the publish guard had failed';
+`,
+  },
 ];
 
 const latest = Math.max(...migrations.map((m) => m.version));
