@@ -151,6 +151,7 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     batchSize: raw.batch_size,
     chunkRows: raw.chunk_rows,
     maxRejected: raw.max_rejected,
+    minRows: raw.min_rows,
     schedule: raw.schedule && {
       cron: raw.schedule.cron,
       timezone: raw.schedule.timezone,

@@ -100,6 +100,12 @@ export const rawSpecSchema = z.strictObject({
   batch_size: z.number().int().min(1).max(1_000_000).default(defaults.batchSize).describe('rows per session.run'),
   chunk_rows: z.number().int().min(1).default(defaults.chunkRows).describe('rows per chunk (unit of retry and commit)'),
   max_rejected: z.number().min(0).default(defaults.maxRejected).describe('fraction (<1) or count (>=1) of input rows that may be rejected'),
+  min_rows: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('fewest input rows a run must read; fewer (a query returning 0 rows, a header-only CSV) ends the run failed as "input not ready" (exit 3); default: no minimum'),
   retries: z
     .strictObject({
       attempts: z.number().int().min(1).max(100).default(defaults.chunkAttempts).describe(`tries per chunk on a queue before it fails for good (default ${defaults.chunkAttempts})`),
