@@ -6,6 +6,7 @@ import { print, type CommandIO } from '../io.js';
 import { resolveDatabaseUrl, resolveThreads } from '../settings.js';
 import { queueName, resolveQueue } from '../queue-settings.js';
 import { runExitCode } from '../exit-code.js';
+import { runSummary } from '../run-summary.js';
 
 /**
  * batchinfer retry <run-id>: with a queue, put every chunk that is not done back on it; without one,
@@ -24,7 +25,7 @@ export async function retryCommand(id: string, flags: { json?: boolean; wait?: b
     if (!flags.wait || r.status !== 'queued') return r.status === 'failed' ? 1 : 0;
     const { followRun } = await import('../../queue/follow-run.js');
     const o = await followRun(db.url, runId, { resumed: true, signal: io.signal });
-    print(io.stdout, flags.json ? JSON.stringify(o) : `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected${o.error ? `\nerror: ${o.error}` : ''}`);
+    print(io.stdout, flags.json ? JSON.stringify(o) : `${runSummary(o)}${o.error ? `\nerror: ${o.error}` : ''}`);
     return runExitCode(o);
   }
   // No queue: resume the run here, from the spec the ledger holds.
@@ -45,6 +46,6 @@ export async function retryCommand(id: string, flags: { json?: boolean; wait?: b
   const { runJob } = await import('../../execute/run-job.js');
   const o = await runJob({ spec, logicalDate: run.logicalDate, trigger: run.trigger, databaseUrl: db.url, threads: resolveThreads(flags.threads, io), signal: io.signal });
   if (o.run_id !== runId) print(io.stderr, `batchinfer: run ${runId} could not be resumed (its model, spec or input changed); scored as run ${o.run_id}`);
-  print(io.stdout, flags.json ? JSON.stringify(o) : `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected${o.error ? `\nerror: ${o.error}` : ''}`);
+  print(io.stdout, flags.json ? JSON.stringify(o) : `${runSummary(o)}${o.error ? `\nerror: ${o.error}` : ''}`);
   return runExitCode(o);
 }

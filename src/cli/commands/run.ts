@@ -9,6 +9,7 @@ import { resolveDatabaseUrl, resolveThreads, settingsOf } from '../settings.js';
 import { threadsFor } from '../../execute/threads-for.js';
 import { queueName, resolveQueue } from '../queue-settings.js';
 import { runExitCode } from '../exit-code.js';
+import { runSummary } from '../run-summary.js';
 
 export interface RunFlags {
   date?: string;
@@ -83,9 +84,7 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
   if (flags.json) print(io.stdout, JSON.stringify({ ...outcome, exit_code: exitCode }));
   else {
     const o = outcome;
-    // rows/s of this attempt: a resumed run's rows_read includes what earlier attempts read
-    const rate = o.duration_s > 0 ? Math.round(progress.rows / o.duration_s) : 0;
-    print(io.stdout, `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected in ${o.duration_s}s (${rate} rows/s)`);
+    print(io.stdout, runSummary(o, progress.rows));
     if (o.error) print(io.stdout, `error: ${o.error}`);
     if (o.rows_rejected > 0) print(io.stdout, `rejects: SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = ${o.run_id} ORDER BY chunk, line;`);
     if (o.status === 'succeeded') print(io.stdout, `results: SELECT * FROM ${displayName(spec.sink.schema, spec.sink.table)} WHERE run_id = ${o.run_id};  (newest per date: ${displayName(spec.sink.schema, spec.sink.table + latestViewSuffix)})${db.embedded ? `\n  psql "$(npx batchinfer db url)"` : ''}`);
