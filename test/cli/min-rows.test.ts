@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { query } from '../support/database.js';
 import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
-import { redisAvailable, redisUrl } from '../support/queue.js';
+import { dropQueueKeys, redisAvailable, redisUrl, startWorker } from '../support/queue.js';
 
 /** min_rows: a source with fewer rows than the spec wants is "input not ready" (exit 3), inline and queued. */
 const ws = testWorkspace('min-rows');
@@ -67,14 +67,29 @@ describe('min_rows', () => {
     expect(JSON.parse(enough.stdout)).toMatchObject({ status: 'succeeded', exit_code: 0, rows_read: 5 });
   }));
 
-  it('a queued run (--wait) whose query returns too few rows exits 3 too', ws.track(async () => {
-    const queue = (await redisAvailable()) ? { REDIS_URL: redisUrl, BATCHINFER_QUEUE_NAME: `bi-minrows-${process.pid}-${Date.now()}` } : { BATCHINFER_QUEUE: 'postgres' };
+  it('queued runs too: a query with too few rows (finished at enqueue) and a CSV whose last chunk a worker scores exit 3, with --wait and without', ws.track(async () => {
+    const queue: Record<string, string> = (await redisAvailable()) ? { REDIS_URL: redisUrl, BATCHINFER_QUEUE_NAME: `bi-minrows-${process.pid}-${Date.now()}` } : { BATCHINFER_QUEUE: 'postgres' };
     const spec = pgSpec('pg-queued', { min_rows: 1 });
     const r = await runCli(['run', spec, '--date', '2026-06-04', '--wait', '--json'], { cwd: ws.tmp.dir, env: { ...env(), ...queue } });
     expect(r.code, r.stderr).toBe(3);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'failed', exit_code: 3, error: expect.stringMatching(notReady(0, 1)) });
     const queued = await runCli(['run', spec, '--date', '2026-06-04', '--json'], { cwd: ws.tmp.dir, env: { ...env(), ...queue } });
     expect(queued.code, queued.stderr).toBe(3);
-    expect(JSON.parse(queued.stdout)).toMatchObject({ status: 'failed', error: expect.stringMatching(notReady(0, 1)) });
+    expect(JSON.parse(queued.stdout)).toMatchObject({ status: 'failed', exit_code: 3, error: expect.stringMatching(notReady(0, 1)) });
+
+    // Rows that a worker scores: the worker that finishes the last chunk applies min_rows.
+    fs.writeFileSync(path.join(ws.tmp.dir, 'three.csv'), 'id,a,b,c\n1,1,2,3\n2,1,2,3\n3,1,2,3\n');
+    const csv = writeSpec(ws.tmp.dir, 'csv-queued.yaml', typedSpec({ name: 'csv-queued', source: { csv: { path: 'three.csv' } }, sink: { table: 'scores.csv_queued' }, min_rows: 4 }));
+    const worker = startWorker(['--concurrency', '1'], { DATABASE_URL: ws.db.url, BATCHINFER_THREADS: '1', ...queue }, ws.tmp.dir);
+    try {
+      await worker.waitFor((e) => e.event === 'worker start');
+      const waited = await runCli(['run', csv, '--wait', '--json'], { cwd: ws.tmp.dir, env: { ...env(), ...queue } });
+      expect(waited.code, waited.stderr + worker.stderr()).toBe(3);
+      expect(JSON.parse(waited.stdout)).toMatchObject({ status: 'failed', exit_code: 3, rows_read: 3, error: expect.stringMatching(notReady(3, 4)) });
+    } finally {
+      worker.child.kill('SIGTERM');
+      await worker.exited;
+      if (queue.BATCHINFER_QUEUE_NAME) await dropQueueKeys(queue.BATCHINFER_QUEUE_NAME);
+    }
   }));
 });
