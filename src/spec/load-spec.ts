@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
 import { rawSpecSchema, type RawSpec } from './schema.js';
-import { formatPath, specIssueLines } from './spec-issues.js';
+import { formatPath, specIssueLines, yamlHint } from './spec-issues.js';
 import { provenanceColumns, type JobSpec } from './job-spec.js';
 
 /** Load, validate and normalize a job spec. Throws one UsageError listing every problem, each with the file and key path. */
@@ -25,7 +25,16 @@ export function loadSpec(specPath: string, cwd = process.cwd(), env: Record<stri
     // An unquoted {{ds}} is the usual cause (YAML reads `{` as a map): say that, once, not 40 parser lines.
     const unquoted = text.split('\n').findIndex((l) => /(^|[\s:,[{])[^'"\s#]*\{\{/.test(l.replace(/#.*$/, '')) && !/["'][^"']*\{\{[^"']*["']/.test(l));
     if (unquoted >= 0) throw new UsageError(`${label}:${unquoted + 1}: YAML syntax: a template like {{ds}} must be inside quotes in YAML, e.g. path: "data/scores-{{ds}}.csv"`);
-    const lines = [...new Set(doc.errors.map((e) => `${label}:${e.linePos?.[0]?.line ?? '?'}: YAML syntax: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`))];
+    const textLines = text.split('\n');
+    const lines = [
+      ...new Set(
+        doc.errors.map((e) => {
+          const line = e.linePos?.[0]?.line;
+          const what = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+          return `${label}:${line ?? '?'}: YAML syntax: ${what}${yamlHint(e.code, line === undefined ? '' : (textLines[line - 1] ?? ''))}`;
+        }),
+      ),
+    ];
     throw new UsageError(lines.slice(0, 3).join('\n') + (lines.length > 3 ? `\n${label}: (${lines.length - 3} more YAML errors after these)` : ''));
   }
   const js = (doc.toJS() ?? {}) as Record<string, unknown>;

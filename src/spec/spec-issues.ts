@@ -131,6 +131,24 @@ export function specIssueLines(issue: z.core.$ZodIssue): string[] {
   }
 }
 
+/** What to do about a YAML syntax error (by the yaml package's error code), given the line it is on; '' when its own message says it. */
+export function yamlHint(code: string, lineText: string): string {
+  switch (code) {
+    case 'DUPLICATE_KEY': {
+      const key = /^\s*(?:-\s+)?([^\s:#][^:#]*?)\s*:/.exec(lineText)?.[1];
+      return `: ${key ? `"${key}" is written twice in one mapping` : 'a key is written twice in one mapping'}; keep one`;
+    }
+    case 'TAB_AS_INDENT':
+      return ': indent with spaces';
+    case 'BAD_INDENT':
+      return ': start the keys of one mapping at the same column (spaces), and close every [ with ] and { with } on the same line';
+    case 'BLOCK_AS_IMPLICIT_KEY':
+      return ': quote a value that holds ": ", e.g. name: "a: b"';
+    default:
+      return '';
+  }
+}
+
 /** A value as the user wrote it, in YAML-ish form, cut short. */
 function show(v: unknown): string {
   let text: string;

@@ -102,6 +102,14 @@ describe('spec messages say what to write', () => {
     expect(problems('')).toEqual(['model', 'source', 'key', 'inputs', 'outputs', 'sink'].map((k) => expect.stringMatching(new RegExp(`^x\\.yaml: ${k}: missing; add .*, e\\.g\\. ${k}: `))));
   });
 
+  it('YAML syntax errors name the line and say what to do', () => {
+    expect(problems(spec({}, 'batch_size: 1\nbatch_size: 2'))).toEqual(['x.yaml:8: YAML syntax: Map keys must be unique: "batch_size" is written twice in one mapping; keep one']);
+    expect(problems(spec({}, 'schedule:\n\tcron: "0 2 * * *"'))).toEqual(['x.yaml:8: YAML syntax: Tabs are not allowed as indentation: indent with spaces']);
+    expect(problems(spec({}, 'schedule:\n  cron: "0 2 * * *"\n    timezone: UTC'))[0]).toMatch(/^x\.yaml:9: YAML syntax: .*: start the keys of one mapping at the same column/);
+    expect(problems(spec({}, 'name: a: b'))).toEqual(['x.yaml:7: YAML syntax: Nested mappings are not allowed in compact mappings: quote a value that holds ": ", e.g. name: "a: b"']);
+    expect(problems(spec({ sink: 'sink: { table: scores.t' }))[0]).toMatch(/^x\.yaml:\d+: YAML syntax: .*close every \[ with \] and \{ with \}/);
+  });
+
   it('every key of the schema has its help (what to write and an example)', () => {
     const patterns: string[] = [];
     const walk = (schema: unknown, at: string) => {

@@ -122,7 +122,7 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
   });
 
   it('reports YAML syntax errors with the line they are on', () => {
-    expect(problems(`${BASE}batch_size: 1\nbatch_size: 2\n`)).toEqual(['job.yaml:9: YAML syntax: Map keys must be unique']);
+    expect(problems(`${BASE}batch_size: 1\nbatch_size: 2\n`)).toEqual(['job.yaml:9: YAML syntax: Map keys must be unique: "batch_size" is written twice in one mapping; keep one']);
   });
 
   it('reports an unreadable file and an empty one', () => {
