@@ -168,6 +168,8 @@ export function draftSpec(o: DraftOptions): Draft {
     `# chunk_rows: ${defaults.chunkRows}`,
     '# Rejected rows (unparsable, duplicate key) a run may have: a count, or a fraction below 1 (default 0: any reject fails the run):',
     `# max_rejected: ${defaults.maxRejected}`,
+    '# Fewest rows a run must read; fewer (the day\'s data not there yet) fails it as "input not ready", exit 3 (default: no minimum):',
+    '# min_rows: 1',
     '# When a scheduler runs it (optional; checked by validate):',
     '# schedule: { cron: "0 2 * * *", timezone: UTC }',
     '',

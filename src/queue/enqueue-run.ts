@@ -37,6 +37,8 @@ export interface Enqueued {
   status: 'queued' | 'succeeded' | 'failed' | 'exists' | 'skipped';
   /** why a tick created no run */
   why?: string;
+  /** why the run failed, when it ended already (no chunk to queue) */
+  error?: string;
   resumed: boolean;
   chunks_total: number;
   chunks_queued: number;
@@ -104,8 +106,14 @@ export async function enqueueRun(opts: EnqueueOptions): Promise<Enqueued> {
       const pending = await pendingChunks(client, claim.run.runId);
       await enqueueChunks(queue, claim.run.runId, opts.spec.name, pending, opts.trigger, opts.retry ?? opts.spec.retries ?? { attempts: defaults.chunkAttempts, backoffMs: defaults.chunkBackoffMs });
       let status: Enqueued['status'] = 'queued';
-      if (pending.length === 0) status = (await finishRun(client, await loadRun(client, claim.run.runId), { resumed: claim.resumed })).status as 'succeeded' | 'failed';
-      return { run_id: claim.run.runId, job: opts.spec.name, logical_date: opts.logicalDate, status, resumed: claim.resumed, chunks_total: total, chunks_queued: pending.length, note: claim.note };
+      let error: string | undefined;
+      if (pending.length === 0) {
+        // Nothing to queue (every chunk done, or an empty input): the run ends here.
+        const o = await finishRun(client, await loadRun(client, claim.run.runId), { resumed: claim.resumed });
+        status = o.status as 'succeeded' | 'failed';
+        error = o.error ?? undefined;
+      }
+      return { run_id: claim.run.runId, job: opts.spec.name, logical_date: opts.logicalDate, status, resumed: claim.resumed, chunks_total: total, chunks_queued: pending.length, note: claim.note, ...(error ? { error } : {}) };
     }
   } finally {
     await q.close();

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { errorMessage } from '../errors.js';
+import { failedNotReady } from './finish-run.js';
 import { createRun, findLastRun, findTickRun, hasChunks, sameRunInput, type NewRun, type RunRecord } from './ledger.js';
 
 /** The advisory-lock class of run ownership locks (pg_advisory_lock(class, run_id)): the owner's connection holds it. */
@@ -73,7 +74,7 @@ export async function claimRun(client: pg.ClientBase, want: NewRun, opts: { owne
       ]);
       await unlock(client, last.runId);
       note = `run ${last.runId} was left unfinished by an owner that is gone; it is marked failed and a new run starts`;
-    } else if (last && last.status !== 'succeeded' && !opts.fresh && sameRunInput(last, want)) {
+    } else if (last && last.status !== 'succeeded' && !opts.fresh && sameRunInput(last, want) && !(await endedNotReady(client, last.runId))) {
       await lock(last.runId);
       await takeOwnership(client, last.runId, opts.owner, status);
       await client.query('COMMIT');
@@ -125,6 +126,12 @@ async function claimTickRun(client: pg.ClientBase, want: NewRun, opts: { owner: 
     return { run: { ...tick, status, owner: opts.owner }, resumed: true };
   }
   throw new TickTakenError(`the tick ${want.scheduledFor} of job ${want.job} already has run ${tick.runId} (${tick.status}); run the date again with \`batchinfer run --date ${want.logicalDate}\``, tick.runId);
+}
+
+/** A run that failed for too few rows is not resumed: its plan counted the rows that were there then; a new run reads the source afresh. */
+async function endedNotReady(client: pg.ClientBase, runId: number): Promise<boolean> {
+  const { rows } = await client.query<{ status: RunRecord['status']; error: string | null }>(`SELECT status, error FROM batchinfer.runs WHERE run_id = $1`, [runId]);
+  return rows[0] !== undefined && failedNotReady(rows[0]);
 }
 
 async function takeOwnership(client: pg.ClientBase, runId: number, owner: string, status: 'running' | 'queued'): Promise<void> {

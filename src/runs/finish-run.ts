@@ -30,10 +30,19 @@ export function rejectBudget(maxRejected: number, rowsRead: number): number {
   return maxRejected < 1 ? Math.floor(maxRejected * rowsRead) : Math.floor(maxRejected);
 }
 
+/** How the error of a run that read fewer rows than the spec's min_rows begins: the run's input was not ready (exit 3). */
+export const inputNotReadyPrefix = 'input not ready: ';
+
+/** Whether a finished run failed because its source had fewer rows than min_rows (wait and try again: exit 3). */
+export function failedNotReady(o: { status: RunStatus; error: string | null }): boolean {
+  return o.status === 'failed' && o.error !== null && o.error.startsWith(inputNotReadyPrefix);
+}
+
 /**
  * Derive the run's status and counts from its chunks (idempotent: calling it twice gives the same
  * answer) and record them. A run with unfinished chunks failed with the first chunk error; a run
- * over its reject budget failed with the first reasons.
+ * over its reject budget failed with the first reasons; one that read fewer rows than min_rows failed as
+ * input not ready.
  */
 export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { resumed: boolean; status?: RunStatus; error?: string; /** wall time of this attempt; default: since the run first started */ durationS?: number }): Promise<RunOutcome> {
   const { rows } = await client.query<{ total: string; done: string; read: string; scored: string; rejected: string; planned: boolean }>(
@@ -61,6 +70,11 @@ export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { r
     }
     if (!c.planned) parts.push(`planning did not finish (${total} chunks planned so far); run again to resume`);
     error = parts.join('; ');
+  }
+  const minRows = run.spec.minRows;
+  if (status === 'succeeded' && minRows !== undefined && read < minRows) {
+    status = 'failed';
+    error = `${inputNotReadyPrefix}${read} rows read, fewer than min_rows ${minRows}; try again once the source has its rows (a new run reads it afresh), or lower min_rows in the spec`;
   }
   if (status === 'succeeded') {
     const budget = rejectBudget(run.spec.maxRejected, read);

@@ -251,7 +251,7 @@ export class Scheduler {
 }
 
 /** The spec's keys as the YAML spells them (the normalized spec's names differ). */
-const yamlKey: Record<string, string> = { keyType: 'key_type', batchSize: 'batch_size', chunkRows: 'chunk_rows', maxRejected: 'max_rejected', logicalDate: 'logical_date', catchupLimit: 'catchup_limit', specPath: 'file' };
+const yamlKey: Record<string, string> = { keyType: 'key_type', batchSize: 'batch_size', chunkRows: 'chunk_rows', maxRejected: 'max_rejected', minRows: 'min_rows', logicalDate: 'logical_date', catchupLimit: 'catchup_limit', specPath: 'file' };
 
 /** Which keys of a job's spec changed (schedule by sub-key), for the reload log. */
 export function specChanges(a: JobSpec, b: JobSpec): string[] {

@@ -48,6 +48,8 @@ export interface JobSpec {
   batchSize: number;
   chunkRows: number;
   maxRejected: number;
+  /** fewest rows a run must read, else it fails as input not ready (exit 3); undefined: no minimum */
+  minRows?: number;
   schedule?: ScheduleSpec;
   /** what pruning deletes (see runs/prune.ts) */
   retention?: { keepRunsPerDate?: number; keepDays?: number };

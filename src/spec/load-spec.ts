@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { rawSpecSchema, type RawSpec } from './schema.js';
+import { formatPath, specIssueLines, yamlHint } from './spec-issues.js';
 import { provenanceColumns, type JobSpec } from './job-spec.js';
 
 /** Load, validate and normalize a job spec. Throws one UsageError listing every problem, each with the file and key path. */
@@ -25,7 +25,16 @@ export function loadSpec(specPath: string, cwd = process.cwd(), env: Record<stri
     // An unquoted {{ds}} is the usual cause (YAML reads `{` as a map): say that, once, not 40 parser lines.
     const unquoted = text.split('\n').findIndex((l) => /(^|[\s:,[{])[^'"\s#]*\{\{/.test(l.replace(/#.*$/, '')) && !/["'][^"']*\{\{[^"']*["']/.test(l));
     if (unquoted >= 0) throw new UsageError(`${label}:${unquoted + 1}: YAML syntax: a template like {{ds}} must be inside quotes in YAML, e.g. path: "data/scores-{{ds}}.csv"`);
-    const lines = [...new Set(doc.errors.map((e) => `${label}:${e.linePos?.[0]?.line ?? '?'}: YAML syntax: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`))];
+    const textLines = text.split('\n');
+    const lines = [
+      ...new Set(
+        doc.errors.map((e) => {
+          const line = e.linePos?.[0]?.line;
+          const what = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+          return `${label}:${line ?? '?'}: YAML syntax: ${what}${yamlHint(e.code, line === undefined ? '' : (textLines[line - 1] ?? ''))}`;
+        }),
+      ),
+    ];
     throw new UsageError(lines.slice(0, 3).join('\n') + (lines.length > 3 ? `\n${label}: (${lines.length - 3} more YAML errors after these)` : ''));
   }
   const js = (doc.toJS() ?? {}) as Record<string, unknown>;
@@ -34,7 +43,7 @@ export function loadSpec(specPath: string, cwd = process.cwd(), env: Record<stri
   const expanded = expandEnv(js, env, [], missing);
   if (missing.length) throw new UsageError(missing.map((m) => `${label}: ${m}`).join('\n'));
   const parsed = rawSpecSchema.safeParse(expanded ?? {}, { reportInput: true });
-  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${label}: ${formatIssue(i)}`).join('\n'));
+  if (!parsed.success) throw new UsageError(parsed.error.issues.flatMap((i) => specIssueLines(i)).map((line) => `${label}: ${line}`).join('\n'));
   const spec = normalize(parsed.data, abs, label);
   if (spec.source.kind === 'postgres' && typeof urlTemplate === 'string' && envReference.test(urlTemplate)) spec.source.urlTemplate = urlTemplate;
   return spec;
@@ -56,66 +65,6 @@ function expandEnv(v: unknown, env: Record<string, string | undefined>, at: (str
   if (Array.isArray(v)) return v.map((x, i) => expandEnv(x, env, [...at, i], missing));
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expandEnv(x, env, [...at, k], missing)]));
   return v;
-}
-
-function formatPath(p: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of p) out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
-  return out || '(top level)';
-}
-
-const knownKeys: Record<string, string[]> = {
-  '': Object.keys(rawSpecSchema.shape),
-  model: ['path', 'version'],
-  source: ['csv', 'postgres'],
-  sink: ['table', 'on_schema_change'],
-  schedule: ['cron', 'timezone', 'logical_date', 'catchup', 'catchup_limit', 'overlap'],
-  retention: ['keep_runs_per_date', 'keep_days'],
-  retries: ['attempts', 'backoff_ms'],
-  'source.csv': ['path'],
-  'source.postgres': ['query', 'url'],
-  'outputs.*': ['output', 'index'],
-};
-
-function formatIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    const parent = formatPath(issue.path);
-    return issue.keys
-      .map((k) => {
-        const where = issue.path.length ? `${parent}.${k}` : k;
-        const guess = closest(k, knownKeys[issue.path[0] === 'outputs' && issue.path.length === 2 ? 'outputs.*' : issue.path.join('.')] ?? []);
-        return `${where}: unknown key${guess ? ` (did you mean "${guess}"?)` : ''}; remove it or fix its spelling`;
-      })
-      .join('\n' + '');
-  }
-  // A bad record key (an output column name): its own checks say what is wrong, not "Invalid key in record".
-  if (issue.code === 'invalid_key') return `${formatPath(issue.path)}: ${issue.issues.map((i) => i.message).join('; ')}`;
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${formatPath(issue.path)}: is required (expected ${issue.expected})`;
-  return `${formatPath(issue.path)}: ${issue.message}`;
-}
-
-function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0];
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j];
-      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length];
 }
 
 function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
@@ -151,6 +100,7 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     batchSize: raw.batch_size,
     chunkRows: raw.chunk_rows,
     maxRejected: raw.max_rejected,
+    minRows: raw.min_rows,
     schedule: raw.schedule && {
       cron: raw.schedule.cron,
       timezone: raw.schedule.timezone,

@@ -5,7 +5,7 @@ import { latestViewSuffix } from './job-spec.js';
 import { CronSchedule } from '../schedule/cron-schedule.js';
 
 /** A source column the spec reads (a CSV header or a query's column). */
-const identifier = z.string().regex(plainIdentifier, `must be a plain SQL identifier (${plainIdentifierRule})`);
+const identifier = z.string().regex(plainIdentifier, `must be a plain SQL identifier (${plainIdentifierRule}), e.g. customer_id`);
 
 /** A name that becomes a result-table column: longer than PostgreSQL keeps, it would work once and break every later run. */
 const columnName = identifier.superRefine((name, ctx) => {
@@ -17,7 +17,7 @@ const columnName = identifier.superRefine((name, ctx) => {
 const sinkTable = z.string().superRefine((text, ctx) => {
   const parts = text.split('.');
   if (parts.length !== 2 || !parts.every((p) => plainIdentifier.test(p))) {
-    ctx.addIssue({ code: 'custom', message: 'must be schema.table (plain identifiers)' });
+    ctx.addIssue({ code: 'custom', message: 'must be schema.table (plain identifiers), e.g. table: scores.wine' });
     return;
   }
   const [schema, table] = parts;
@@ -44,7 +44,7 @@ const timezone = z.string().refine((tz) => {
 export const rawSpecSchema = z.strictObject({
   name: z
     .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, . _ -')
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, . _ - (starting with a letter or digit), e.g. name: wine-quality')
     .optional()
     .describe('job name; default: the spec file name without extension'),
   model: z
@@ -67,7 +67,7 @@ export const rawSpecSchema = z.strictObject({
         })
         .optional(),
     })
-    .refine((s) => (s.csv ? 1 : 0) + (s.postgres ? 1 : 0) === 1, 'needs exactly one of csv | postgres')
+    .refine((s) => (s.csv ? 1 : 0) + (s.postgres ? 1 : 0) === 1, 'needs exactly one of csv or postgres, e.g. source: { csv: { path: "data/wine-{{ds}}.csv" } } or source: { postgres: { query: "SELECT id, a, b FROM features WHERE day = {{ds}}" } }')
     .describe('where rows come from'),
   key: columnName.describe('column identifying a row; unique per run'),
   key_type: z.enum(['text', 'bigint']).default(defaults.keyType).describe('SQL type of the key column in the result table (default text)'),
@@ -75,7 +75,7 @@ export const rawSpecSchema = z.strictObject({
     // Feature columns never become SQL names of batchinfer's (a Postgres source quotes them): any header
     // name works, scikit-learn's "sepal length (cm)" too.
     .record(z.string().min(1), z.array(z.string().min(1).refine((c) => !c.includes('\0'), 'a column name cannot hold a NUL byte')).min(1))
-    .refine((r) => Object.keys(r).length > 0, 'needs at least one model input')
+    .refine((r) => Object.keys(r).length > 0, "needs at least one model input, e.g. inputs: { float_input: [alcohol, malic_acid, ash] } (batchinfer inspect <model.onnx> lists the model's inputs)")
     .describe('model input name -> source columns, in tensor order'),
   outputs: z
     .record(
@@ -85,7 +85,7 @@ export const rawSpecSchema = z.strictObject({
         index: z.number().int().min(0).optional().describe('position along the last axis; omit for outputs with one value per row'),
       }),
     )
-    .refine((r) => Object.keys(r).length > 0, 'needs at least one result column')
+    .refine((r) => Object.keys(r).length > 0, "needs at least one result column, e.g. outputs: { p_class_1: { output: probabilities, index: 1 } } (batchinfer inspect <model.onnx> lists the model's outputs)")
     .describe('result column -> model output'),
   passthrough: z.array(columnName).default([]).describe('source columns copied to each result row as text'),
   sink: z
@@ -100,6 +100,12 @@ export const rawSpecSchema = z.strictObject({
   batch_size: z.number().int().min(1).max(1_000_000).default(defaults.batchSize).describe('rows per session.run'),
   chunk_rows: z.number().int().min(1).default(defaults.chunkRows).describe('rows per chunk (unit of retry and commit)'),
   max_rejected: z.number().min(0).default(defaults.maxRejected).describe('fraction (<1) or count (>=1) of input rows that may be rejected'),
+  min_rows: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('fewest input rows a run must read; fewer (a query returning 0 rows, a header-only CSV) ends the run failed as "input not ready" (exit 3); default: no minimum'),
   retries: z
     .strictObject({
       attempts: z.number().int().min(1).max(100).default(defaults.chunkAttempts).describe(`tries per chunk on a queue before it fails for good (default ${defaults.chunkAttempts})`),
@@ -128,7 +134,7 @@ export const rawSpecSchema = z.strictObject({
         .enum(['previous_day', 'tick_date'], { error: 'must be previous_day (a tick scores the day before it; the default) or tick_date (the tick\'s own day)' })
         .default(defaults.logicalDate)
         .describe("a tick's logical date ({{ds}}): previous_day (default: a 02:00 run scores yesterday) or tick_date, in the timezone"),
-      catchup: z.boolean({ error: 'must be true or false' }).default(defaults.catchup).describe('a starting scheduler creates the runs of ticks it missed since the last scheduled run (default false)'),
+      catchup: z.boolean({ error: 'must be true or false, e.g. catchup: true' }).default(defaults.catchup).describe('a starting scheduler creates the runs of ticks it missed since the last scheduled run (default false)'),
       catchup_limit: z
         .number({ error: 'must be a whole number >= 1' })
         .int('must be a whole number >= 1')

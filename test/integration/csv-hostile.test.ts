@@ -40,7 +40,7 @@ describe('CSV hostile input, end to end', () => {
     const { dir, spec } = job('stray-quote', lines.join('\n') + '\n', { chunk_rows: 1000, max_rejected: 0.01 });
     const r = await cli(['run', spec, '--threads', '2', '--date', '2026-11-10'], dir);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^run (\d+) succeeded: 10000 rows read, 9999 scored, 1 rejected in /m);
+    expect(r.stdout).toMatch(/^run (\d+) succeeded: 10,000 rows read, 9,999 scored, 1 rejected in /m);
     const runId = Number(/^run (\d+) succeeded/m.exec(r.stdout)![1]);
     const rejects = await query<{ line: string; key: string; reason: string; raw: string }>(ws.db.url, 'SELECT line, key, reason, raw FROM batchinfer.rejects WHERE run_id = $1', [runId]);
     expect(rejects).toEqual([{ line: '5001', key: '5000', reason: 'unterminated quote opened in column "c"', raw: '5000,1,1,"oops' }]);

@@ -160,6 +160,7 @@ describe('the queue', () => {
     expect((await runRow(runId)).status).toBe('running'); // stuck: its chunks are gone from the queue
     const r = await runCli(['retry', String(runId), '--wait', '--json'], { env, cwd: ws.tmp.dir, timeoutMs: 120_000 });
     expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ run_id: runId, status: 'succeeded', exit_code: 0 }); // one object: the outcome
     await expectExact('scores.lost', runId);
   }), 240_000);
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProgressLine } from '../../src/cli/progress.js';
+import { runSummary } from '../../src/cli/run-summary.js';
 
 const tty = (columns: number) => ({ isTTY: true, columns, write: () => true }) as unknown as NodeJS.WritableStream & { isTTY: boolean; columns: number };
 
@@ -25,5 +26,17 @@ describe('progress line', () => {
     p.add(98_765_432);
     const l = p.line(Date.now() + 1000);
     expect(l.length).toBeLessThan(40);
+  });
+
+  it('the summary line formats its numbers as the progress line does (thousands separators), its rate from this attempt\'s rows', () => {
+    const o = { run_id: 7, status: 'succeeded' as const, rows_read: 1_234_567, rows_scored: 1_234_000, rows_rejected: 567, duration_s: 2.5 };
+    expect(runSummary(o, 1_000_000)).toBe('run 7 succeeded: 1,234,567 rows read, 1,234,000 scored, 567 rejected in 2.5s (400,000 rows/s)');
+    expect(runSummary(o)).toBe('run 7 succeeded: 1,234,567 rows read, 1,234,000 scored, 567 rejected');
+    expect(runSummary({ ...o, rows_read: 0, rows_scored: 0, rows_rejected: 0, duration_s: 0 }, 0)).toBe('run 7 succeeded: 0 rows read, 0 scored, 0 rejected in 0s (0 rows/s)');
+    // the progress line and the summary agree on how a number looks
+    const p = new ProgressLine(tty(120));
+    p.start();
+    p.add(1_234_567);
+    expect(p.line(Date.now() + 1000)).toMatch(/^1,234,567 rows /);
   });
 });

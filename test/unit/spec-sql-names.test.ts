@@ -63,7 +63,7 @@ describe('names PostgreSQL would truncate', () => {
   });
 
   it('says what is wrong with a bad output column name (not "Invalid key in record")', () => {
-    expect(problems(BASE.replace('score:', '"my-score":'))).toEqual(['job.yaml: outputs.my-score: must be a plain SQL identifier (letters, digits, _; not starting with a digit)']);
+    expect(problems(BASE.replace('score:', '"my-score":'))).toEqual(['job.yaml: outputs.my-score: must be a plain SQL identifier (letters, digits, _; not starting with a digit), e.g. customer_id']);
   });
 });
 

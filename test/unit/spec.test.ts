@@ -76,11 +76,11 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
     for (const l of lines) expect(l).toMatch(/^bad\.yaml: [a-z_]+[.[\]a-z0-9_]*: /);
     const at = (p: string) => lines.filter((l) => l.startsWith(`bad.yaml: ${p}: `));
     expect(at('batchsize')).toEqual(['bad.yaml: batchsize: unknown key (did you mean "batch_size"?); remove it or fix its spelling']);
-    expect(at('key')).toEqual(['bad.yaml: key: is required (expected string)']);
-    expect(at('source')).toEqual(['bad.yaml: source: needs exactly one of csv | postgres']);
+    expect(at('key')).toEqual(['bad.yaml: key: missing; add the column that identifies a row (unique per run), e.g. key: id']);
+    expect(at('source')).toEqual(['bad.yaml: source: needs exactly one of csv or postgres, e.g. source: { csv: { path: "data/wine-{{ds}}.csv" } } or source: { postgres: { query: "SELECT id, a, b FROM features WHERE day = {{ds}}" } }']);
     expect(at('inputs.x[1]')).toHaveLength(1);
     expect(at('outputs.score.index')).toHaveLength(1);
-    expect(at('sink.table')).toEqual(['bad.yaml: sink.table: must be schema.table (plain identifiers)']);
+    expect(at('sink.table')).toEqual(['bad.yaml: sink.table: must be schema.table (plain identifiers), e.g. table: scores.wine']);
     expect(at('key_type')).toHaveLength(1);
     expect(at('schedule.cron')).toEqual(['bad.yaml: schedule.cron: is not a valid cron expression (5 fields, or 6 with seconds first; e.g. "0 2 * * *")']);
     expect(at('schedule.timezone')).toEqual(['bad.yaml: schedule.timezone: is not a known IANA timezone (e.g. UTC, Europe/Berlin)']);
@@ -90,7 +90,7 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
   it('suggests the closest known key for nested typos, and none for far-off names', () => {
     const lines = problems(`${BASE}schedule: { cron: "0 2 * * *", timezon: UTC }\nzzzzzz: 1\n`);
     expect(lines).toContain('job.yaml: schedule.timezon: unknown key (did you mean "timezone"?); remove it or fix its spelling');
-    expect(lines).toContain('job.yaml: zzzzzz: unknown key; remove it or fix its spelling');
+    expect(lines).toContain('job.yaml: zzzzzz: unknown key; remove it or fix its spelling (keys here: name, model, source, key, key_type, inputs, outputs, passthrough, sink, batch_size, chunk_rows, max_rejected, min_rows, retries, retention, schedule)');
     const model = problems(BASE.replace('model: { path: ../models/m.onnx }', 'model: { path: m.onnx, verison: v1 }'));
     expect(model).toEqual(['job.yaml: model.verison: unknown key (did you mean "version"?); remove it or fix its spelling']);
   });
@@ -122,12 +122,12 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
   });
 
   it('reports YAML syntax errors with the line they are on', () => {
-    expect(problems(`${BASE}batch_size: 1\nbatch_size: 2\n`)).toEqual(['job.yaml:9: YAML syntax: Map keys must be unique']);
+    expect(problems(`${BASE}batch_size: 1\nbatch_size: 2\n`)).toEqual(['job.yaml:9: YAML syntax: Map keys must be unique: "batch_size" is written twice in one mapping; keep one']);
   });
 
   it('reports an unreadable file and an empty one', () => {
     expect(() => loadSpec('missing.yaml', dir)).toThrow(/^missing\.yaml: cannot read job spec \(ENOENT\)/);
-    expect(problems('')).toContain('job.yaml: model: is required (expected object)');
+    expect(problems('')).toContain('job.yaml: model: missing; add a mapping with the model file, e.g. model: { path: ../models/wine/model.onnx }');
   });
 });
 

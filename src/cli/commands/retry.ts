@@ -5,6 +5,8 @@ import { localSpec } from '../../spec/portable.js';
 import { print, type CommandIO } from '../io.js';
 import { resolveDatabaseUrl, resolveThreads } from '../settings.js';
 import { queueName, resolveQueue } from '../queue-settings.js';
+import { runExitCode } from '../exit-code.js';
+import { runSummary } from '../run-summary.js';
 
 /**
  * batchinfer retry <run-id>: with a queue, put every chunk that is not done back on it; without one,
@@ -18,13 +20,15 @@ export async function retryCommand(id: string, flags: { json?: boolean; wait?: b
   if (queue) {
     const { retryQueuedRun } = await import('../../queue/retry-run.js');
     const r = await retryQueuedRun({ databaseUrl: db.url, queue, runId, queueName: queueName(io) });
-    if (flags.json) print(io.stdout, JSON.stringify(r));
-    else print(io.stdout, r.message);
+    // --json prints one object: with --wait, the run's outcome at its end (not also the queueing).
+    const follows = flags.wait && r.status === 'queued';
+    if (!flags.json) print(io.stdout, r.message);
+    else if (!follows) print(io.stdout, JSON.stringify(r));
     if (!flags.wait || r.status !== 'queued') return r.status === 'failed' ? 1 : 0;
     const { followRun } = await import('../../queue/follow-run.js');
     const o = await followRun(db.url, runId, { resumed: true, signal: io.signal });
-    print(io.stdout, flags.json ? JSON.stringify(o) : `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected${o.error ? `\nerror: ${o.error}` : ''}`);
-    return o.status === 'succeeded' ? 0 : 1;
+    print(io.stdout, flags.json ? JSON.stringify({ ...o, exit_code: runExitCode(o) }) : `${runSummary(o)}${o.error ? `\nerror: ${o.error}` : ''}`);
+    return runExitCode(o);
   }
   // No queue: resume the run here, from the spec the ledger holds.
   const client = await connectPg(db.url, { purpose: 'retry' });
@@ -44,6 +48,6 @@ export async function retryCommand(id: string, flags: { json?: boolean; wait?: b
   const { runJob } = await import('../../execute/run-job.js');
   const o = await runJob({ spec, logicalDate: run.logicalDate, trigger: run.trigger, databaseUrl: db.url, threads: resolveThreads(flags.threads, io), signal: io.signal });
   if (o.run_id !== runId) print(io.stderr, `batchinfer: run ${runId} could not be resumed (its model, spec or input changed); scored as run ${o.run_id}`);
-  print(io.stdout, flags.json ? JSON.stringify(o) : `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected${o.error ? `\nerror: ${o.error}` : ''}`);
-  return o.status === 'succeeded' ? 0 : 1;
+  print(io.stdout, flags.json ? JSON.stringify({ ...o, exit_code: runExitCode(o) }) : `${runSummary(o)}${o.error ? `\nerror: ${o.error}` : ''}`);
+  return runExitCode(o);
 }

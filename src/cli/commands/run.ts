@@ -8,6 +8,8 @@ import { ProgressLine } from '../progress.js';
 import { resolveDatabaseUrl, resolveThreads, settingsOf } from '../settings.js';
 import { threadsFor } from '../../execute/threads-for.js';
 import { queueName, resolveQueue } from '../queue-settings.js';
+import { runExitCode } from '../exit-code.js';
+import { runSummary } from '../run-summary.js';
 
 export interface RunFlags {
   date?: string;
@@ -23,7 +25,7 @@ export interface RunFlags {
   preview?: string;
 }
 
-/** batchinfer run <spec>: score in this process (inline executor), one thread per core. Exit 0 succeeded, 1 failed. */
+/** batchinfer run <spec>: score in this process (inline executor), one thread per core. Exit 0 succeeded, 1 failed, 3 fewer rows than min_rows. */
 export async function runCommand(specPath: string, flags: RunFlags, io: CommandIO): Promise<number> {
   if (flags.preview !== undefined) return (await import('./preview.js')).previewCommand(specPath, { ...flags, preview: flags.preview }, io);
   const spec = loadSpec(specPath, io.cwd, io.env);
@@ -39,12 +41,14 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
     const { enqueueRun } = await import('../../queue/enqueue-run.js');
     const q = await enqueueRun({ spec, logicalDate, trigger: 'manual', databaseUrl: db.url, queue, fresh: flags.fresh, queueName: queueName(io) });
     if (!flags.wait) {
-      if (flags.json) print(io.stdout, JSON.stringify(q));
+      const exitCode = q.status === 'failed' ? runExitCode(q) : 0;
+      if (flags.json) print(io.stdout, JSON.stringify({ ...q, exit_code: exitCode }));
       else {
         if (q.note) print(io.stderr, `batchinfer: ${q.note}`);
         print(io.stdout, `run ${q.run_id} of ${spec.name} for ${logicalDate} ${q.status}: ${q.chunks_queued} of ${q.chunks_total} chunks queued${q.resumed ? ' (resumed)' : ''}; follow it with: batchinfer status ${q.run_id}`);
+        if (q.error) print(io.stdout, `error: ${q.error}`);
       }
-      return q.status === 'failed' ? 1 : 0;
+      return exitCode;
     }
     if (!flags.json) print(io.stderr, `batchinfer: queued run ${q.run_id} of ${spec.name} for ${logicalDate}: ${q.chunks_queued} chunks; waiting for workers`);
     const { followRun } = await import('../../queue/follow-run.js');
@@ -75,17 +79,15 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
   } finally {
     progress.stop();
   }
-  if (flags.json) print(io.stdout, JSON.stringify(outcome));
+  // Stopped by a signal: the shell's codes (130 SIGINT, 143 SIGTERM), so a scheduler tells it from a failure.
+  const exitCode = outcome.status === 'cancelled' && io.signal?.aborted ? (io.signal.reason === 'SIGTERM' ? 143 : 130) : runExitCode(outcome);
+  if (flags.json) print(io.stdout, JSON.stringify({ ...outcome, exit_code: exitCode }));
   else {
     const o = outcome;
-    // rows/s of this attempt: a resumed run's rows_read includes what earlier attempts read
-    const rate = o.duration_s > 0 ? Math.round(progress.rows / o.duration_s) : 0;
-    print(io.stdout, `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected in ${o.duration_s}s (${rate} rows/s)`);
+    print(io.stdout, runSummary(o, progress.rows));
     if (o.error) print(io.stdout, `error: ${o.error}`);
     if (o.rows_rejected > 0) print(io.stdout, `rejects: SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = ${o.run_id} ORDER BY chunk, line;`);
     if (o.status === 'succeeded') print(io.stdout, `results: SELECT * FROM ${displayName(spec.sink.schema, spec.sink.table)} WHERE run_id = ${o.run_id};  (newest per date: ${displayName(spec.sink.schema, spec.sink.table + latestViewSuffix)})${db.embedded ? `\n  psql "$(npx batchinfer db url)"` : ''}`);
   }
-  // Stopped by a signal: the shell's codes (130 SIGINT, 143 SIGTERM), so a scheduler tells it from a failure.
-  if (outcome.status === 'cancelled' && io.signal?.aborted) return io.signal.reason === 'SIGTERM' ? 143 : 130;
-  return outcome.status === 'succeeded' ? 0 : 1;
+  return exitCode;
 }
