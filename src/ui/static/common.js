@@ -15,7 +15,7 @@ export function el(tag, props = {}, ...children) {
 }
 
 function append(node, children) {
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     node.append(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
   }

@@ -24,7 +24,7 @@ function lineChart(id, label, xs, ys, format) {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
       legend: { show: false },
       scales: { x: { time: true }, y: { range: (u, min, max) => (min === null ? [0, 1] : [Math.min(0, min), max > min ? max * 1.1 : max + 1]) } },
-      axes: [{ size: 40 }, { values: (u, splits) => splits.map(format), size: 56 }],
+      axes: [{ size: 52 }, { values: (u, splits) => splits.map(format), size: 56 }],
       series: [{}, { label, stroke: colours.line, width: 2, fill: `${colours.line}22`, spanGaps: false, points: { show: true, size: 6 } }],
     },
     [xs, ys],
