@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, runCli } from '../support/cli.js';
+import { spawn } from 'node:child_process';
+import { bin, cliEnv, repoRoot, runCli } from '../support/cli.js';
 import { query } from '../support/database.js';
-import { testWorkspace } from '../support/jobs.js';
+import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 import { freePort } from '../support/ports.js';
 import { hostileRaw, hostileWine, seedProfile, startUi, type UiProcess } from '../support/ui.js';
 
@@ -20,6 +21,9 @@ const ci = process.env.CI === 'true';
 const shot = (name: string) => path.join(process.env.UPDATE_SCREENSHOTS === '1' ? path.join(repoRoot, 'docs') : ws.tmp.dir, name);
 
 const ws = testWorkspace('ui-browser');
+/** The live run: SLOW_CHUNKS chunks, each read sleeping SLEEP_S (about 6 s in all). */
+const SLOW_CHUNKS = 16;
+const SLEEP_S = 0.35;
 let ui: UiProcess;
 let browser: Browser;
 let page: Page;
@@ -67,8 +71,8 @@ describe.skipIf(!haveChromium && !ci)('the dashboard in Chromium', () => {
       expect(await rows.evaluateAll((trs) => trs.map((tr) => (tr as unknown as Dataset).dataset.runId))).toEqual([runs.d4, runs.drifted, runs.d2, runs.d1].map(String));
       const drifted = page.locator(`#runs tbody tr[data-run-id="${runs.drifted}"]`);
       const cells = await drifted.locator('td').allTextContents();
-      expect(cells.slice(1, 7)).toEqual(['wine-quality', 'succeeded', 'manual', '2026-11-03', '180', '2']);
-      expect(cells[9]).toMatch(/^fail · PSI \d/);
+      expect(cells.slice(1, 8)).toEqual(['wine-quality', 'succeeded', 'manual', '2026-11-03', '180', '2', '4/4']);
+      expect(cells[10]).toMatch(/^fail · PSI \d/);
       await page.selectOption('#status', 'failed');
       await expect.poll(() => rows.count()).toBe(0);
       await page.selectOption('#status', '');
@@ -98,29 +102,43 @@ describe.skipIf(!haveChromium && !ci)('the dashboard in Chromium', () => {
   );
 
   it(
-    'the chunk grid fills as chunks finish, and the runs list is live while a run is active',
+    'a real run in progress: the runs list is live, and the chunk grid fills as its chunks finish',
     ws.track(async () => {
-      const [{ run_id }] = await query<{ run_id: string }>(
-        ws.db.url,
-        `INSERT INTO batchinfer.runs (job, logical_date, trigger, status, model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, owner, started_at, chunks_total)
-         SELECT job, '2026-11-05', 'backfill', 'running', model_path, model_version, model_sha256, result_table, source, source_fingerprint, spec, 'queue', now(), 12
-           FROM batchinfer.runs WHERE run_id = $1 RETURNING run_id`,
-        [runs.d4],
-      );
-      await query(ws.db.url, `INSERT INTO batchinfer.chunks (run_id, chunk, range) SELECT $1, g, '{}' FROM generate_series(0, 11) g`, [run_id]);
+      // A slow job: each chunk's query sleeps, so the run lasts SLOW_CHUNKS * SLEEP_S on one thread.
+      await query(ws.db.url, `CREATE TABLE public.feats AS SELECT i AS id, (i % 7)::float8 AS a, (i % 5)::float8 AS b, 1.5::float8 AS c FROM generate_series(1, ${SLOW_CHUNKS * 10}) i`);
+      const spec = writeSpec(ws.tmp.dir, 'slow.yaml', typedSpec({
+        name: 'slow-scores',
+        source: { postgres: { query: `SELECT id, a, b, c FROM public.feats WHERE (SELECT pg_sleep(${SLEEP_S})) IS NOT NULL` } },
+        key_type: 'bigint',
+        sink: { table: 'scores.slow' },
+        chunk_rows: 10,
+      }));
+      const child = spawn(process.execPath, [bin, 'run', spec, '--threads', '1', '--date', '2026-11-05', '--database-url', ws.db.url], { cwd: ws.tmp.dir, env: cliEnv({ DATABASE_URL: ws.db.url }), stdio: 'ignore' });
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      let runId: number | undefined;
+      await expect.poll(async () => (runId = (await query<{ run_id: string }>(ws.db.url, `SELECT run_id FROM batchinfer.runs WHERE job = 'slow-scores' AND status = 'running'`))[0]?.run_id as unknown as number), { timeout: 20_000 }).toBeTruthy();
       await page.goto(ui.url);
       await expect.poll(() => page.locator('#live').textContent()).toContain('live');
       await expect.poll(() => page.locator('#runs tbody tr').count()).toBe(5);
       const table = (await page.locator('#runs').boundingBox())!;
       await page.screenshot({ path: shot('ui-runs.png'), clip: { x: 0, y: 0, width: 1280, height: Math.ceil(table.y + table.height + 24) } });
-      await page.goto(`${ui.url}runs/${run_id}`);
-      await expect.poll(() => page.locator('#chunk-grid .cell').count()).toBe(12);
-      expect(await page.locator('#chunk-grid .cell.status-done').count()).toBe(0);
-      await query(ws.db.url, `UPDATE batchinfer.chunks SET status = 'done', rows_read = 10, started_at = now(), finished_at = now() WHERE run_id = $1 AND chunk < 5`, [run_id]);
-      await expect.poll(() => page.locator('#chunk-grid .cell.status-done').count(), { timeout: 6000 }).toBe(5);
-      await query(ws.db.url, `UPDATE batchinfer.chunks SET status = 'done', rows_read = 10, started_at = now(), finished_at = now() WHERE run_id = $1`, [run_id]);
-      await expect.poll(() => page.locator('#chunk-grid .cell.status-done').count(), { timeout: 6000 }).toBe(12);
-      await query(ws.db.url, `UPDATE batchinfer.runs SET status = 'cancelled', finished_at = now() WHERE run_id = $1`, [run_id]);
+      await page.goto(`${ui.url}runs/${runId}`);
+      // What the grid showed, poll after poll (the page refreshes every 2 s), until the run ended.
+      const seen: number[] = [];
+      await expect
+        .poll(
+          async () => {
+            seen.push(await page.locator('#chunk-grid .cell.status-done').count());
+            return page.locator('#summary .badge').first().textContent();
+          },
+          { timeout: 30_000, interval: 300 },
+        )
+        .toBe('succeeded');
+      expect(await exited).toBe(0);
+      await expect.poll(() => page.locator('#chunk-grid .cell.status-done').count()).toBe(SLOW_CHUNKS);
+      expect(seen.some((n) => n > 0 && n < SLOW_CHUNKS), `done chunks seen: ${seen.join(' ')}`).toBe(true);
+      expect(seen).toEqual([...seen].sort((a, b) => a - b));
+      await expect.poll(() => page.locator('#live').textContent()).toBe('');
     }),
   );
 
@@ -128,11 +146,10 @@ describe.skipIf(!haveChromium && !ci)('the dashboard in Chromium', () => {
     "a job's page: its charts over logical dates drawn, and which run each date's _latest comes from",
     ws.track(async () => {
       await page.goto(`${ui.url}jobs/wine-quality`);
-      await expect.poll(() => page.locator('#dates tbody tr').count()).toBe(5);
+      await expect.poll(() => page.locator('#dates tbody tr').count()).toBe(4);
       for (const id of ['chart-rows', 'chart-rejects', 'chart-prediction', 'chart-psi']) expect(await drawnPixels(page, `#${id} canvas`, 'blue'), id).toBeGreaterThan(100);
       const latest = await page.locator('#dates tbody tr').evaluateAll((trs) => trs.map((tr) => [(tr as unknown as Dataset).dataset.date, tr.children[1].textContent]));
       expect(latest).toEqual([
-        ['2026-11-05', 'nothing (no succeeded run)'],
         ['2026-11-04', `run ${runs.d4}`],
         ['2026-11-03', `run ${runs.drifted}`],
         ['2026-11-02', `run ${runs.d2}`],

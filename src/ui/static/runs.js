@@ -33,6 +33,7 @@ async function load() {
         el('td', {}, r.logical_date),
         el('td', { className: 'num' }, fmtCount(r.rows_read)),
         el('td', { className: 'num' }, fmtCount(r.rows_rejected)),
+        el('td', { className: 'num', title: r.chunks_failed ? `${r.chunks_failed} failed` : '' }, `${fmtCount(r.chunks_done)}/${fmtCount(r.chunks_total)}`),
         el('td', { className: 'num' }, fmtDuration(r.duration_s)),
         el('td', { className: 'mono' }, r.model_version),
         el('td', {}, driftBadge(r)),
