@@ -135,7 +135,7 @@ function histogram(p, run) {
     el(
       'p',
       { className: 'stats' },
-      `min ${fmtNum(p.min)} · mean ${fmtNum(p.mean)} · max ${fmtNum(p.max)} · sd ${fmtNum(p.stddev)} · zeros ${fmtCount(p.zeros)} of ${fmtCount(p.count)}`,
+      `min ${fmtNum(p.min)} · mean ${fmtNum(p.mean)} · max ${fmtNum(p.max)} · sd ${fmtNum(p.stddev)} · zeros ${fmtCount(p.zeros)} of ${fmtCount(p.count)}${p.non_finite ? ` · non-finite ${fmtCount(p.non_finite)}` : ''}`,
       p.reference_counts ? el('br') : '',
       p.reference_counts ? `reference: min ${fmtNum(p.reference_min)} · mean ${fmtNum(p.reference_mean)} · max ${fmtNum(p.reference_max)}` : '',
     ),
