@@ -131,11 +131,12 @@ export function createUiServer(opts: UiServerOptions): http.Server {
     if (!access.needsToken) return redirect(res, '/');
     if (req.method === 'POST') {
       const form = new URLSearchParams(await body(req, 4096));
+      const next = returnPath(form.get('next'));
       if (access.tokenMatches(form.get('token') ?? '')) {
         res.setHeader('Set-Cookie', access.sessionHeader());
-        return redirect(res, '/');
+        return redirect(res, next);
       }
-      return send(res, 401, 'text/html; charset=utf-8', loginForm('That is not the token.'));
+      return send(res, 401, 'text/html; charset=utf-8', loginForm('That is not the token.', next));
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} /login: use GET or POST`);
     return send(res, 200, 'text/html; charset=utf-8', loginForm(url.searchParams.has('denied') ? 'Sign in to see the dashboard.' : ''));
@@ -147,15 +148,23 @@ export function createUiServer(opts: UiServerOptions): http.Server {
 function denied(res: http.ServerResponse, route: string): void {
   res.setHeader('WWW-Authenticate', 'Bearer realm="batchinfer ui"');
   if (route.startsWith('/api/') || route === '/metrics') return sendJson(res, 401, { error: 'unauthorized: send Authorization: Bearer <BATCHINFER_UI_TOKEN>, or sign in at /login' });
-  send(res, 401, 'text/html; charset=utf-8', loginForm('Sign in to see the dashboard.'));
+  send(res, 401, 'text/html; charset=utf-8', loginForm('Sign in to see the dashboard.', returnPath(route)));
+}
+
+/**
+ * Where the login form sends the user back to: a page of the dashboard, matched strictly (no quotes or
+ * angle brackets can pass, so it goes into the form as it is); anything else: the runs list.
+ */
+function returnPath(path: string | null): string {
+  return path !== null && /^\/(runs\/\d{1,16}|jobs\/[A-Za-z0-9._~%-]{1,200})?$/.test(path) ? path : '/';
 }
 
 /** The login page: no data of the ledger, only fixed text (so it needs no escaping). */
-function loginForm(note: string): string {
+function loginForm(note: string, next = '/'): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>batchinfer: sign in</title><link rel="stylesheet" href="/static/login.css"></head>
 <body><main class="login"><h1>batchinfer</h1><p>${note}</p>
-<form method="post" action="/login"><label>Token (BATCHINFER_UI_TOKEN) <input type="password" name="token" autocomplete="current-password" autofocus></label>
+<form method="post" action="/login"><input type="hidden" name="next" value="${returnPath(next)}"><label>Token (BATCHINFER_UI_TOKEN) <input type="password" name="token" autocomplete="current-password" autofocus></label>
 <button type="submit">Sign in</button></form></main></body></html>
 `;
 }

@@ -175,6 +175,15 @@ describe('ui API', () => {
       expect(cookie).not.toContain(token);
       expect((await fetch(guardedBase + '/api/runs', { headers: { Cookie: cookie } })).status).toBe(200);
       expect((await fetch(guardedBase + '/api/runs', { headers: { Cookie: `${cookie.split('=')[0]}=forged` } })).status).toBe(401);
+      // The login form brings the user back to the page they asked for, and only to a page of the dashboard.
+      const denied = await fetch(guardedBase + '/jobs/wine-quality');
+      expect(denied.status).toBe(401);
+      expect(await denied.text()).toContain('name="next" value="/jobs/wine-quality"');
+      expect(await (await fetch(guardedBase + '/jobs/%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E')).text()).toContain('name="next" value="/"');
+      for (const [next, to] of [[`/runs/${runs.first}`, `/runs/${runs.first}`], ['//evil.example/', '/'], ['/jobs/x"><script>', '/'], ['https://evil.example/', '/']]) {
+        const r = await fetch(guardedBase + '/login', { method: 'POST', body: new URLSearchParams({ token, next }), redirect: 'manual' });
+        expect(r.headers.get('location'), next).toBe(to);
+      }
     }),
   );
 });
