@@ -159,6 +159,30 @@ describe.skipIf(!haveChromium && !ci)('the dashboard in Chromium', () => {
       expect(dialogs).toEqual([]);
     }),
   );
+
+  it(
+    'with a token: the login form, then the page that was asked for',
+    ws.track(async () => {
+      const token = 'browser-token-0123456789';
+      const guarded = await startUi(['--port', String(await freePort()), '--database-url', ws.db.url], { BATCHINFER_UI_TOKEN: token });
+      try {
+        const context = await browser.newContext();
+        const p = await context.newPage();
+        const res = await p.goto(`${guarded.url}jobs/wine-quality`);
+        expect(res!.status()).toBe(401);
+        await p.fill('input[name=token]', 'not-the-token-at-all');
+        await p.click('button[type=submit]');
+        await expect.poll(() => p.locator('main.login p').textContent()).toBe('That is not the token.');
+        await p.fill('input[name=token]', token);
+        await p.click('button[type=submit]');
+        await p.waitForURL(`${guarded.url}jobs/wine-quality`);
+        await expect.poll(() => p.locator('#dates tbody tr').count()).toBe(4);
+        await context.close();
+      } finally {
+        await guarded.stop();
+      }
+    }),
+  );
 });
 
 type Dataset = { dataset: Record<string, string | undefined> };
