@@ -162,7 +162,7 @@ function returnPath(path: string | null): string {
 /** The login page: no data of the ledger, only fixed text (so it needs no escaping). */
 function loginForm(note: string, next = '/'): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>batchinfer: sign in</title><link rel="stylesheet" href="/static/login.css"></head>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>batchinfer: sign in</title><link rel="stylesheet" href="/static/login.css"></head>
 <body><main class="login"><h1>batchinfer</h1><p>${note}</p>
 <form method="post" action="/login"><input type="hidden" name="next" value="${returnPath(next)}"><label>Token (BATCHINFER_UI_TOKEN) <input type="password" name="token" autocomplete="current-password" autofocus></label>
 <button type="submit">Sign in</button></form></main></body></html>

@@ -28,6 +28,8 @@ let ui: UiProcess;
 let browser: Browser;
 let page: Page;
 const dialogs: string[] = [];
+/** Script errors and failed loads on the pages (none expected). */
+const pageErrors: string[] = [];
 const runs: Record<string, number> = {};
 
 describe.skipIf(!haveChromium && !ci)('the dashboard in Chromium', () => {
@@ -51,6 +53,10 @@ describe.skipIf(!haveChromium && !ci)('the dashboard in Chromium', () => {
     ui = await startUi(['--port', String(await freePort()), '--database-url', ws.db.url], { BATCHINFER_UI_TOKEN: undefined });
     browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => pageErrors.push(`page: ${e.message}`));
     page.on('dialog', (d) => {
       dialogs.push(d.message());
       void d.dismiss();
@@ -157,6 +163,7 @@ describe.skipIf(!haveChromium && !ci)('the dashboard in Chromium', () => {
       ]);
       await page.screenshot({ path: shot('ui-job.png'), fullPage: true });
       expect(dialogs).toEqual([]);
+      expect(pageErrors).toEqual([]);
     }),
   );
 
