@@ -150,7 +150,7 @@ function histogram(p, run) {
       scales: { x: { time: false, range: [-0.5, n - 0.5] }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
       axes: [
         { splits: () => xs.filter((i) => i % step === 0), values: (u, splits) => splits.map((i) => fmtNum(mid(i), 2)), size: 30 },
-        { values: (u, splits) => splits.map((v) => `${Math.round(v * 100)}%`), size: 40 },
+        { values: (u, splits) => splits.map((v) => `${Math.round(v * 100)}%`), size: 50 },
       ],
       series,
     },
@@ -162,6 +162,7 @@ function histogram(p, run) {
 async function loadProfile(run) {
   const profile = await getJson(`/api/runs/${runId}/profile`);
   document.getElementById('no-profile').hidden = profile.length > 0;
+  document.getElementById('hist-legend').hidden = profile.length === 0;
   const ref = profile.find((p) => p.reference_run_id !== null || p.reference);
   fill(
     document.getElementById('reference'),
