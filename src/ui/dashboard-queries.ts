@@ -60,6 +60,10 @@ export async function runPage(client: pg.ClientBase, runId: number): Promise<Das
   return { ...run, ...((await driftOf(client, [runId])).get(runId) ?? noDrift), outputs: rows[0]?.outputs ?? [], drift_warn: num(rows[0]?.warn ?? null), drift_fail: num(rows[0]?.fail ?? null) };
 }
 
+export async function runExists(client: pg.ClientBase, runId: number): Promise<boolean> {
+  return (await client.query('SELECT 1 FROM batchinfer.runs WHERE run_id = $1', [runId])).rowCount === 1;
+}
+
 export interface ChunkCell {
   chunk: number;
   status: 'pending' | 'done' | 'failed';

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { ledgerExists, runStatuses } from '../runs/run-status.js';
 import type { RunStatus } from '../runs/ledger.js';
 import { Access } from './access.js';
-import { jobPage, runChunks, runPage, runProfile, runRejects, runsPage } from './dashboard-queries.js';
+import { jobPage, runChunks, runExists, runPage, runProfile, runRejects, runsPage } from './dashboard-queries.js';
 import { loadAssets, type Asset } from './static-assets.js';
 
 export interface UiServerOptions {
@@ -106,11 +106,13 @@ export function createUiServer(opts: UiServerOptions): http.Server {
     }
     if (parts[0] === 'runs' && parts.length <= 3) {
       const runId = whole(parts[1], 'run id', undefined, 1, Number.MAX_SAFE_INTEGER);
-      const run = await runPage(db, runId);
-      if (!run) throw new HttpError(404, `run ${runId} is not in the ledger`);
+      if (parts[2] === undefined) {
+        const run = await runPage(db, runId);
+        if (!run) throw new HttpError(404, `run ${runId} is not in the ledger`);
+        return run;
+      }
+      if (!(await runExists(db, runId))) throw new HttpError(404, `run ${runId} is not in the ledger`);
       switch (parts[2]) {
-        case undefined:
-          return run;
         case 'chunks':
           return runChunks(db, runId);
         case 'rejects':

@@ -89,6 +89,7 @@ describe('ui API', () => {
       expect(page2.body.rejects[0].raw).toContain('<img src=x onerror=alert(2)>');
       expect((await get(`/api/runs/${runs.drifted}/rejects?limit=1000`)).status).toBe(400);
       expect((await get('/api/runs/999999')).status).toBe(404);
+      expect((await get('/api/runs/999999/rejects')).status).toBe(404);
       expect((await get('/api/runs/1%20OR%201=1')).status).toBe(400);
       expect((await get('/api/runs/%E0%A4%A')).status).toBe(400);
     }),
