@@ -59,4 +59,9 @@ export const defaults = {
   backfillMaxActive: 2,
   /** backfill: a range longer than this many dates needs --yes */
   backfillConfirmDates: 1000,
+  /** batchinfer ui: the dashboard's port and address (any other address needs BATCHINFER_UI_TOKEN) */
+  uiPort: 8080,
+  uiHost: '127.0.0.1',
+  /** batchinfer ui: connections to the results database at most */
+  uiPoolSize: 4,
 };

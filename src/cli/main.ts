@@ -162,6 +162,16 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     });
 
   program
+    .command('ui')
+    .description('a read-only web dashboard: runs, a run\'s chunks, rejects and profile, a job over its dates')
+    .option('--port <port>', 'port to serve on (default 8080; 0: any free port)')
+    .option('--host <address>', 'address to bind (default 127.0.0.1); any other needs BATCHINFER_UI_TOKEN')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (flags) => {
+      code = await (await import('./commands/ui.js')).uiCommand(flags, full);
+    });
+
+  program
     .command('cancel')
     .description('stop an active run: its owner ends it cancelled (a run whose owner is gone is marked cancelled at once)')
     .argument('<run-id>', 'run id (see batchinfer runs)')

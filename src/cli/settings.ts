@@ -64,6 +64,9 @@ export const envSchema = z.object({
       .regex(/^\d+$/, { error: (i) => `BATCHINFER_THREADS${shown(i.input)}: not a whole number; write ${threadsFix}, or unset it for one per core` })
       .transform(Number),
   ).describe('scoring threads of `run`; default: one per core; 0 = score on the main thread. The --threads flag wins.'),
+  BATCHINFER_UI_TOKEN: variable(z.string().min(16, { error: 'BATCHINFER_UI_TOKEN: too short; use at least 16 characters (e.g. openssl rand -hex 16)' })).describe(
+    'the dashboard\'s access token: `batchinfer ui` on a host other than 127.0.0.1 refuses to start without it; when set, every request needs `Authorization: Bearer <token>` or the cookie its /login form sets',
+  ),
   BATCHINFER_HOME: variable(z.string()).describe("folder of the embedded server's state (and data, where its user can reach it); default: .batchinfer in the current folder"),
   BATCHINFER_PG_PORT: variable(
     z
