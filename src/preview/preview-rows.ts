@@ -32,6 +32,8 @@ export interface Preview {
   rows: PreviewRow[];
   rejects: PreviewReject[];
   modelVersion: string;
+  /** the result columns the model's outputs fill (as a run writes them) */
+  outputs: OutputColumn[];
 }
 
 export interface PreviewOptions {
@@ -76,7 +78,7 @@ export async function previewRows(opts: PreviewOptions): Promise<Preview> {
   } finally {
     await source.close();
   }
-  return { ...firstInputRows(rows, rejects, want), modelVersion: model.version };
+  return { ...firstInputRows(rows, rejects, want), modelVersion: model.version, outputs };
 }
 
 /** The first `want` input rows in input order (by line, when the source has lines), scored or rejected. */
