@@ -1,7 +1,7 @@
 import type { Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
 import { checkJob } from '../execute/prepare-run.js';
-import { ort } from '../model/session-cache.js';
+import { buildFeeds, feedInputs } from '../model/feeds.js';
 import type { OutputColumn } from '../model/signature.js';
 import { nanRows } from '../sink/encode-rows.js';
 import { openSource } from '../sources/open-source.js';
@@ -55,6 +55,7 @@ export async function previewRows(opts: PreviewOptions): Promise<Preview> {
   const want = opts.rows;
   const { model, outputs } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
   const fetches = [...new Set(outputs.map((o) => o.output))];
+  const inputs = feedInputs(spec, model.session);
   const source = openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
   const rows: PreviewRow[] = [];
   const rejects: PreviewReject[] = [];
@@ -64,11 +65,13 @@ export async function previewRows(opts: PreviewOptions): Promise<Preview> {
         for (const r of batch.rejects) rejects.push({ line: r.line, key: r.key, reason: r.reason });
         const k = Math.min(batch.n, want - rows.length);
         if (k > 0) {
-          const results = (await model.session.run(feeds(spec, batch, k), fetches)) as Record<string, Tensor>;
+          const { feeds, unfed } = buildFeeds(inputs, batch, k);
+          const results = (await model.session.run(feeds, fetches)) as Record<string, Tensor>;
           const nan = nanRows(outputs, results, k);
           const decoded = decodeRows(spec, outputs, batch, results, k);
           decoded.forEach((row, r) => {
-            if (nan?.skip[r] === 1) rejects.push({ line: row.line, key: String(row.key), reason: `model output NaN in column "${nan.columns[r]}"` });
+            if (unfed?.skip[r] === 1) rejects.push({ line: row.line, key: String(row.key), reason: unfed.reasons[r] });
+            else if (nan?.skip[r] === 1) rejects.push({ line: row.line, key: String(row.key), reason: `model output NaN in column "${nan.columns[r]}"` });
             else rows.push(row);
           });
         }
@@ -88,17 +91,6 @@ function firstInputRows(rows: PreviewRow[], rejects: PreviewReject[], want: numb
   const lines = [...rows.map((r) => r.line!), ...rejects.map((r) => r.line!)].sort((a, b) => a - b);
   const last = lines[want - 1];
   return { rows: rows.filter((r) => r.line! <= last), rejects: rejects.filter((r) => r.line! <= last) };
-}
-
-/** The first k rows of a batch as the model's feeds (as process-chunk.ts builds them, cut to k rows). */
-function feeds(spec: JobSpec, batch: RowBatch, k: number): Record<string, Tensor> {
-  const Tensor = ort().Tensor;
-  const out: Record<string, Tensor> = {};
-  spec.inputs.forEach((input, i) => {
-    const w = input.columns.length;
-    out[input.name] = new Tensor('float32', batch.features[i].subarray(0, k * w), [k, w]);
-  });
-  return out;
 }
 
 /** Each row's key, inputs and result columns; an output picks its value as encode-rows.ts does (row * stride + index). */
