@@ -233,7 +233,10 @@ function rawOfRow(ctx: ChunkContext, batch: RowBatch, r: number): string {
     const w = input.columns.length;
     input.columns.forEach((col, j) => parts.push(`${col}=${batch.features[i][r * w + j]}`));
   });
-  batch.passthrough.forEach((values, p) => parts.push(`${ctx.run.spec.passthrough[p]}=${values[r] ?? 'NULL'}`));
+  batch.passthrough.forEach((values, p) => {
+    const v = values[r];
+    parts.push(`${ctx.run.spec.passthrough[p]}=${v === null ? 'NULL' : typeof v === 'string' ? v : `<${v.length} bytes, binary>`}`);
+  });
   return parts.join(', ');
 }
 

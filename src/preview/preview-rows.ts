@@ -34,6 +34,8 @@ export interface Preview {
   modelVersion: string;
   /** the result columns the model's outputs fill (as a run writes them) */
   outputs: OutputColumn[];
+  /** the passthrough columns' SQL types (Source.passthroughTypes) */
+  passthroughTypes: string[];
 }
 
 export interface PreviewOptions {
@@ -53,7 +55,7 @@ export interface PreviewOptions {
 export async function previewRows(opts: PreviewOptions): Promise<Preview> {
   const { spec, signal } = opts;
   const want = opts.rows;
-  const { model, outputs } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
+  const { model, outputs, passthroughTypes } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
   const fetches = [...new Set(outputs.map((o) => o.output))];
   const inputs = feedInputs(spec, model.session);
   const source = openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
@@ -81,7 +83,7 @@ export async function previewRows(opts: PreviewOptions): Promise<Preview> {
   } finally {
     await source.close();
   }
-  return { ...firstInputRows(rows, rejects, want), modelVersion: model.version, outputs };
+  return { ...firstInputRows(rows, rejects, want), modelVersion: model.version, outputs, passthroughTypes };
 }
 
 /** The first `want` input rows in input order (by line, when the source has lines), scored or rejected. */

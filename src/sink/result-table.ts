@@ -12,11 +12,14 @@ export interface ResultColumn {
   sqlType: string;
 }
 
-/** Columns of the result table in COPY order: key, passthrough, outputs, then provenance. */
-export function resultColumns(spec: JobSpec, outputs: OutputColumn[]): ResultColumn[] {
+/**
+ * Columns of the result table in COPY order: key, passthrough, outputs, then provenance. A passthrough
+ * column's type is the source's (Source.passthroughTypes); text when not given.
+ */
+export function resultColumns(spec: JobSpec, outputs: OutputColumn[], passthroughTypes?: readonly string[]): ResultColumn[] {
   return [
     { name: spec.key, sqlType: spec.keyType },
-    ...spec.passthrough.map((name) => ({ name, sqlType: 'text' })),
+    ...spec.passthrough.map((name, p) => ({ name, sqlType: passthroughTypes?.[p] ?? 'text' })),
     ...outputs.map((o) => ({ name: o.column, sqlType: o.sqlType })),
     { name: 'run_id', sqlType: 'bigint' },
     { name: 'logical_date', sqlType: 'date' },

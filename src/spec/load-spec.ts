@@ -129,7 +129,12 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     else resultColumns.set(lower, where);
   };
   claim(raw.key, 'key');
-  raw.passthrough.forEach((c, i) => claim(c, `passthrough[${i}]`));
+  const passthrough = Array.isArray(raw.passthrough) ? raw.passthrough : Object.keys(raw.passthrough);
+  const passthroughTypes = Array.isArray(raw.passthrough) ? undefined : Object.values(raw.passthrough);
+  passthrough.forEach((c, i) => claim(c, Array.isArray(raw.passthrough) ? `passthrough[${i}]` : `passthrough.${c}`));
+  // A query's columns have their types already: a cast in the query says it where SQL reads it.
+  if (passthroughTypes && raw.source.postgres)
+    problems.push(`passthrough: a declared type (the map form) is for CSV sources; a Postgres source keeps the query's column types: list the columns (passthrough: [${passthrough.join(', ')}]) and cast in the query where needed (e.g. SELECT day::date AS day)`);
   for (const column of Object.keys(raw.outputs)) claim(column, `outputs.${column}`);
   if (problems.length) throw new UsageError(problems.map((p) => `${label}: ${p}`).join('\n'));
 
@@ -146,7 +151,8 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     keyType: raw.key_type,
     inputs: Object.entries(raw.inputs).map(([name, columns]) => ({ name, columns })),
     outputs: Object.entries(raw.outputs).map(([column, o]) => ({ column, output: o.output, index: o.index })),
-    passthrough: raw.passthrough,
+    passthrough,
+    ...(passthroughTypes && { passthroughTypes }),
     sink: { schema, table, onSchemaChange: raw.sink.on_schema_change },
     batchSize: raw.batch_size,
     chunkRows: raw.chunk_rows,

@@ -3,6 +3,7 @@ import { defaults } from '../defaults.js';
 import { identifierBytes, maxIdentifierBytes, plainIdentifier, plainIdentifierRule } from '../sql/identifiers.js';
 import { latestViewSuffix } from './job-spec.js';
 import { CronSchedule } from '../schedule/cron-schedule.js';
+import { csvPassthroughTypes } from './job-spec.js';
 
 /** A source column the spec reads (a CSV header or a query's column). */
 const identifier = z.string().regex(plainIdentifier, `must be a plain SQL identifier (${plainIdentifierRule})`);
@@ -87,7 +88,10 @@ export const rawSpecSchema = z.strictObject({
     )
     .refine((r) => Object.keys(r).length > 0, 'needs at least one result column')
     .describe('result column -> model output'),
-  passthrough: z.array(columnName).default([]).describe('source columns copied to each result row as text'),
+  passthrough: z
+    .union([z.array(columnName), z.record(columnName, z.enum(csvPassthroughTypes))])
+    .default([])
+    .describe('source columns copied to each result row: a list (CSV: text; Postgres: the query\'s column types), or for a CSV a map column -> SQL type (date, numeric, ...)'),
   sink: z
     .strictObject({
       table: sinkTable.describe('result table, schema-qualified; created when missing, and written by this job only'),

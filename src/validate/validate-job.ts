@@ -60,7 +60,7 @@ export async function validateJob(spec: JobSpec, opts: { logicalDate: string; so
   const found: JobFindings = { spec: spec.specLabel, ok: false, job: spec.name, resultTable: `${spec.sink.schema}.${spec.sink.table}`, notes: [], errors: [] };
   const preview = await previewRows({ spec, logicalDate: opts.logicalDate, databaseUrl: opts.sourceDatabaseUrl, rows: validateSampleRows, signal: opts.signal });
   found.modelVersion = preview.modelVersion;
-  const columns = resultColumns(spec, preview.outputs);
+  const columns = resultColumns(spec, preview.outputs, preview.passthroughTypes);
   found.resultColumns = preview.outputs.length;
 
   const rows = preview.rows.length + preview.rejects.length;
