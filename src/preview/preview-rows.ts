@@ -45,6 +45,11 @@ export interface PreviewOptions {
   databaseUrl: string;
   /** input rows to look at (scored or rejected) */
   rows: number;
+  /**
+   * A source without lines can't tell which of a batch's scored and rejected rows came first: keep
+   * its rejects within the `rows` (validate: a reject met is never left out) rather than its scored rows (default).
+   */
+  keepRejects?: boolean;
   signal?: AbortSignal;
 }
 
@@ -83,13 +88,16 @@ export async function previewRows(opts: PreviewOptions): Promise<Preview> {
   } finally {
     await source.close();
   }
-  return { ...firstInputRows(rows, rejects, want), modelVersion: model.version, outputs, passthroughTypes };
+  return { ...firstInputRows(rows, rejects, want, opts.keepRejects ?? false), modelVersion: model.version, outputs, passthroughTypes };
 }
 
 /** The first `want` input rows in input order (by line, when the source has lines), scored or rejected. */
-function firstInputRows(rows: PreviewRow[], rejects: PreviewReject[], want: number): { rows: PreviewRow[]; rejects: PreviewReject[] } {
+function firstInputRows(rows: PreviewRow[], rejects: PreviewReject[], want: number, keepRejects: boolean): { rows: PreviewRow[]; rejects: PreviewReject[] } {
   if (rows.length + rejects.length <= want) return { rows, rejects };
-  if (rows.some((r) => r.line === null) || rejects.some((r) => r.line === null)) return { rows: rows.slice(0, want), rejects: rejects.slice(0, Math.max(0, want - rows.length)) };
+  if (rows.some((r) => r.line === null) || rejects.some((r) => r.line === null)) {
+    if (keepRejects) return { rows: rows.slice(0, Math.max(0, want - rejects.length)), rejects: rejects.slice(0, want) };
+    return { rows: rows.slice(0, want), rejects: rejects.slice(0, Math.max(0, want - rows.length)) };
+  }
   const lines = [...rows.map((r) => r.line!), ...rejects.map((r) => r.line!)].sort((a, b) => a - b);
   const last = lines[want - 1];
   return { rows: rows.filter((r) => r.line! <= last), rejects: rejects.filter((r) => r.line! <= last) };

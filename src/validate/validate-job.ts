@@ -24,7 +24,7 @@ export interface SampleFindings {
 
 /** What validate found about the result table. */
 export interface TableFindings {
-  /** false: no results database to look in (the embedded server is not running and none is configured) */
+  /** false: the results database could not be looked in (the embedded server exists but is stopped) */
   checked: boolean;
   exists?: boolean;
   /** columns a run would add (sink.on_schema_change: append_new_columns) */
@@ -56,9 +56,18 @@ const canonicalInt = /^-?(0|[1-9]\d{0,17})$/;
  * and, when a results database is at hand, the existing result table against the columns the job
  * writes. Every finding that would make `run` fail is an error; `ok` means run will not fail on them.
  */
-export async function validateJob(spec: JobSpec, opts: { logicalDate: string; sourceDatabaseUrl: string; resultsDatabaseUrl?: string; signal?: AbortSignal }): Promise<JobFindings> {
+export async function validateJob(
+  spec: JobSpec,
+  opts: {
+    logicalDate: string;
+    sourceDatabaseUrl: string;
+    /** where the result table would be: a URL, 'none' (no results database exists yet, so neither does the table) or 'unknown' (one exists but is not running) */
+    results: { url: string } | 'none' | 'unknown';
+    signal?: AbortSignal;
+  },
+): Promise<JobFindings> {
   const found: JobFindings = { spec: spec.specLabel, ok: false, job: spec.name, resultTable: `${spec.sink.schema}.${spec.sink.table}`, notes: [], errors: [] };
-  const preview = await previewRows({ spec, logicalDate: opts.logicalDate, databaseUrl: opts.sourceDatabaseUrl, rows: validateSampleRows, signal: opts.signal });
+  const preview = await previewRows({ spec, logicalDate: opts.logicalDate, databaseUrl: opts.sourceDatabaseUrl, rows: validateSampleRows, keepRejects: true, signal: opts.signal });
   found.modelVersion = preview.modelVersion;
   const columns = resultColumns(spec, preview.outputs, preview.passthroughTypes);
   found.resultColumns = preview.outputs.length;
@@ -80,10 +89,11 @@ export async function validateJob(spec: JobSpec, opts: { logicalDate: string; so
   if (rows === 0) found.notes.push('the input has no rows for this date: a run would score nothing');
   if (spec.keyType === 'text' && sample.keysLookLike === 'integers') found.notes.push('keys look like integers: key_type: bigint would be faster (and a smaller result table)');
 
-  if (opts.resultsDatabaseUrl === undefined) found.table = { checked: false };
+  if (opts.results === 'unknown') found.table = { checked: false };
+  else if (opts.results === 'none') found.table = { checked: true, exists: false, adds: [] };
   else {
     try {
-      const client = await connectPg(opts.resultsDatabaseUrl, { purpose: 'validate' });
+      const client = await connectPg(opts.results.url, { purpose: 'validate' });
       try {
         const t = await checkResultTable(client, spec, columns);
         found.table = { checked: true, exists: t.exists, adds: t.adds };

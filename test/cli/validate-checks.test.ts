@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
+import { query } from '../support/database.js';
 import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 
 const ws = testWorkspace('validate-checks');
@@ -78,5 +79,15 @@ describe('validate reads what run will read and checks the table run will write'
     const j = await cli(['validate', spec, '--json']);
     expect(j.code).toBe(0);
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: true, specs: [{ spec: 'clean.yaml', ok: true, job: 'clean', sample: { rows: 30, scorable: 30, rejected: 0 }, table: { checked: true, exists: true, adds: [] }, notes: [], errors: [] }] });
+  }));
+
+  it('a Postgres source: the first 1,000 rows of the query are read as a run reads them', ws.track(async () => {
+    await query(ws.db.url, `CREATE TABLE public.f AS SELECT i::bigint AS id, CASE WHEN i = 3 THEN NULL ELSE 1.0 END::real AS a, 2.0::real AS b, 3.0::real AS c FROM generate_series(1, 5000) i`);
+    const spec = writeSpec(ws.tmp.dir, 'pg.yaml', typedSpec({ name: 'pg', source: { postgres: { query: 'SELECT id, a, b, c FROM public.f' } }, sink: { table: 'scores.pg' } }));
+    const r = await cli(['validate', spec]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('  sample: the first 1,000 rows: 999 scorable, 1 rejected; keys: integers\n    rejected: key 3: missing value (NULL) in column "a"\n');
+    expect(r.stdout).toContain('  note: keys look like integers: key_type: bigint would be faster');
+    expect(r.stderr.trim()).toBe('pg.yaml: source: 1 of the first 1000 rows are rejected, over max_rejected 0 (0 allowed): a run would fail; first: key 3: missing value (NULL) in column "a". Fix the input, or raise max_rejected');
   }));
 });

@@ -21,8 +21,9 @@ export async function validateCommand(specPaths: string[], flags: { date?: strin
       // A Postgres source reading from the results database needs it (started when embedded); the
       // result table is checked where a results database is at hand: configured, or the embedded one when it runs.
       const needsDb = spec.source.kind === 'postgres' && !spec.source.url;
-      const resultsUrl = needsDb ? (await resolveDatabaseUrl(flags.databaseUrl, io, p)).url : (configuredDatabaseUrl(flags.databaseUrl, io) ?? (await runningEmbeddedUrl(io, p)));
-      found = await validateJob(spec, { logicalDate, sourceDatabaseUrl: needsDb ? resultsUrl! : '', resultsDatabaseUrl: resultsUrl, signal: io.signal });
+      const configured = needsDb ? (await resolveDatabaseUrl(flags.databaseUrl, io, p)).url : configuredDatabaseUrl(flags.databaseUrl, io);
+      const results = configured !== undefined ? { url: configured } : await embeddedResults(io, p);
+      found = await validateJob(spec, { logicalDate, sourceDatabaseUrl: needsDb ? configured! : '', results, signal: io.signal });
       if (!flags.json) {
         if (found.ok) print(io.stdout, `${spec.specLabel}: ok (job ${spec.name}, model ${found.modelVersion}, ${found.resultColumns} result columns -> ${found.resultTable})`);
         printFindings(found, io);
@@ -54,14 +55,20 @@ function printFindings(f: JobFindings, io: CommandIO): void {
     for (const r of s.firstRejects) print(io.stdout, `    rejected: ${describeReject(r)}`);
     if (s.rejected > s.firstRejects.length) print(io.stdout, `    … and ${s.rejected - s.firstRejects.length} more`);
   }
-  if (f.table && !f.table.checked && f.errors.length === 0) print(io.stdout, `  result table ${f.resultTable}: not checked (no results database running: set DATABASE_URL or start one with batchinfer db start)`);
+  if (f.table && !f.table.checked && f.errors.length === 0) print(io.stdout, `  result table ${f.resultTable}: not checked (the embedded server is stopped: batchinfer db start, then validate again)`);
   else if (f.table?.checked && f.table.exists === false) print(io.stdout, `  result table ${f.resultTable}: does not exist yet; a run creates it`);
   for (const n of f.notes) print(io.stdout, `  note: ${n}`);
   for (const e of f.errors) print(io.stderr, e);
 }
 
-/** The embedded server's URL when it is running; validate never starts it just to look. */
-async function runningEmbeddedUrl(io: CommandIO, specPath: string): Promise<string | undefined> {
-  const status = await embeddedServer(io, false, specPath).status().catch(() => undefined);
-  return status?.running ? status.url : undefined;
+/**
+ * The embedded server as validate sees it, never started just to look: its URL when it runs; 'none'
+ * when it was never created (so no result table exists yet); 'unknown' when it exists but is stopped.
+ */
+async function embeddedResults(io: CommandIO, specPath: string): Promise<{ url: string } | 'none' | 'unknown'> {
+  const status = await embeddedServer(io, false, specPath)
+    .status()
+    .catch(() => null);
+  if (status === undefined) return 'none';
+  return status?.running ? { url: status.url } : 'unknown';
 }
