@@ -3,7 +3,7 @@ import { defaults } from '../defaults.js';
 import { UsageError, sqlState } from '../errors.js';
 import { latestViewSuffix, provenanceColumns, type JobSpec } from '../spec/job-spec.js';
 import type { OutputColumn } from '../model/signature.js';
-import { displayName, qualifiedName, quoteIdent } from '../sql/identifiers.js';
+import { displayIdent, displayName, qualifiedName, quoteIdent } from '../sql/identifiers.js';
 
 export { quoteIdent, qualifiedName as qualified };
 
@@ -183,8 +183,16 @@ function columnProblems(spec: JobSpec, s: SinkState, columns: ResultColumn[]): {
   for (const c of columns) {
     const t = s.columns.get(c.name);
     if (t === undefined) missing.push(c);
-    else if (t !== c.sqlType)
-      problems.push(`${spec.specLabel}: sink.table: column "${c.name}" of ${displayName(schema, table)} is ${t} but this job writes ${c.sqlType}; write to a new table or migrate the column`);
+    else if (t !== c.sqlType) {
+      // A passthrough that was text before types were kept: it may stay text.
+      const keepText =
+        t === 'text' && spec.passthrough.includes(c.name)
+          ? spec.source.kind === 'postgres'
+            ? `, or keep it text: cast it in the query (${displayIdent(c.name)}::text AS ${displayIdent(c.name)})`
+            : ', or keep it text: list it without a type'
+          : '';
+      problems.push(`${spec.specLabel}: sink.table: column "${c.name}" of ${displayName(schema, table)} is ${t} but this job writes ${c.sqlType}; write to a new table or migrate the column${keepText}`);
+    }
   }
   if (missing.length && (spec.sink.onSchemaChange ?? 'fail') === 'fail')
     problems.push(

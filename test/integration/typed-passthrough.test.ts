@@ -98,13 +98,25 @@ describe('typed passthrough columns', () => {
     expect((await cli(['run', asText, '--threads', '1'])).code).toBe(0);
     expect(await columnTypes('scores.days')).toMatchObject({ day: 'text' });
     const typed = writeSpec(ws.tmp.dir, 'days.yaml', typedSpec({ ...base, passthrough: { day: 'date' } }));
-    const message = 'days.yaml: sink.table: column "day" of scores.days is text but this job writes date; write to a new table or migrate the column';
+    const message = 'days.yaml: sink.table: column "day" of scores.days is text but this job writes date; write to a new table or migrate the column, or keep it text: list it without a type';
     const run = await cli(['run', typed, '--threads', '1']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(message);
     const v = await cli(['validate', typed]);
     expect(v.code).toBe(2);
     expect(v.stderr.trim()).toBe(message);
+
+    // A Postgres job whose table holds a text passthrough (as every one did before types were kept), now reading a date.
+    await query(ws.db.url, `CREATE TABLE public.days AS SELECT i::bigint AS id, 1.0::real AS a, 2.0::real AS b, 3.0::real AS c, DATE '2026-12-01' + i AS day FROM generate_series(1, 5) i`);
+    const pg = { name: 'pgdays', key_type: 'bigint', passthrough: ['day'], sink: { table: 'scores.pgdays' } };
+    const old = writeSpec(ws.tmp.dir, 'pgdays.yaml', typedSpec({ ...pg, source: { postgres: { query: 'SELECT id, a, b, c, day::text AS day FROM public.days' } } }));
+    expect((await cli(['run', old, '--threads', '1'])).code).toBe(0);
+    const now = writeSpec(ws.tmp.dir, 'pgdays.yaml', typedSpec({ ...pg, source: { postgres: { query: 'SELECT id, a, b, c, day FROM public.days' } } }));
+    const pgMessage = 'pgdays.yaml: sink.table: column "day" of scores.pgdays is text but this job writes date; write to a new table or migrate the column, or keep it text: cast it in the query (day::text AS day)';
+    const pgRun = await cli(['run', now, '--threads', '1']);
+    expect(pgRun.code).toBe(2);
+    expect(pgRun.stderr).toContain(pgMessage);
+    expect((await cli(['validate', now])).stderr.trim()).toBe(pgMessage);
   }));
 
   it('numeric, real, smallint and timestamp text reach the table as PostgreSQL itself parses them', ws.track(async () => {
