@@ -60,4 +60,17 @@ describe('typed model inputs: the tensor type the model declares', () => {
       ]);
     }
   }));
+
+  it('a Postgres source feeds an int64 input the same way (integer columns arrive as float4, checked before feeding)', ws.track(async () => {
+    await query(ws.db.url, `CREATE TABLE public.ints AS SELECT i::bigint AS id, i::int AS a, (i * 1000)::bigint AS b, CASE WHEN i = 4 THEN 2.5 ELSE -i END::numeric AS c FROM generate_series(1, 6) i`);
+    const spec = writeSpec(ws.tmp.dir, 'pg_i64.yaml', typedSpec({ name: 'pg_i64', model: { path: model('in_i64') }, source: { postgres: { query: 'SELECT * FROM public.ints' } }, key_type: 'bigint', outputs: { y: { output: 'y' } }, max_rejected: 1, sink: { table: 'scores.pg_i64' } }));
+    const r = await runCli(['run', spec, '--threads', '1', '--json'], { cwd: ws.tmp.dir, env: { DATABASE_URL: ws.db.url }, timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const outcome = JSON.parse(r.stdout);
+    expect(outcome).toMatchObject({ rows_scored: 5, rows_rejected: 1 });
+    const got = await query<{ id: string; y: string }>(ws.db.url, `SELECT id::text, y::text FROM scores.pg_i64 ORDER BY id`);
+    expect(got).toEqual([1, 2, 3, 5, 6].map((i) => ({ id: String(i), y: String(i + i * 1000 - i) })));
+    const rejects = await query(ws.db.url, `SELECT key, reason FROM batchinfer.rejects WHERE run_id = $1`, [outcome.run_id]);
+    expect(rejects).toEqual([{ key: '4', reason: 'value 2.5 in column "c" is not an integer; input "x" takes int64' }]);
+  }));
 });
