@@ -202,6 +202,23 @@ function columnProblems(spec: JobSpec, s: SinkState, columns: ResultColumn[]): {
 }
 
 /**
+ * Columns of the existing table whose type differs from what a chunk is about to write, one line each
+ * (a worker's guard: a run planned before its source's passthrough types were kept, resumed after).
+ * Binary COPY would store another type's bytes in them, or fail obscurely.
+ */
+export async function typeMismatches(client: pg.ClientBase, spec: JobSpec, columns: ResultColumn[]): Promise<string[]> {
+  const { schema, table } = spec.sink;
+  const { rows } = await client.query<{ name: string; type: string }>(
+    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`,
+    [qualifiedName(schema, table)],
+  );
+  const have = new Map(rows.map((r) => [r.name, r.type]));
+  return columns
+    .filter((c) => have.has(c.name) && have.get(c.name) !== c.sqlType)
+    .map((c) => `column "${c.name}" of ${displayName(schema, table)} is ${have.get(c.name)} but this run writes ${c.sqlType}`);
+}
+
+/**
  * What ensureResultTable would refuse, without changing anything (validate): every problem with an
  * existing result table, and the columns a run would add. A table that does not exist yet is no problem.
  */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openChunkContext } from '../../src/execute/chunk-context.js';
 import { runCli } from '../support/cli.js';
 import { query } from '../support/database.js';
 import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
@@ -117,6 +118,13 @@ describe('typed passthrough columns', () => {
     expect(pgRun.code).toBe(2);
     expect(pgRun.stderr).toContain(pgMessage);
     expect((await cli(['validate', now])).stderr.trim()).toBe(pgMessage);
+
+    // A run planned when the column came as text, read by a worker that now gets a date: the worker refuses it before writing.
+    const [{ run_id: runId }] = await query<{ run_id: string }>(ws.db.url, `SELECT run_id::text FROM batchinfer.runs WHERE job = 'pgdays' AND status = 'succeeded'`);
+    await query(ws.db.url, `UPDATE batchinfer.runs SET spec = jsonb_set(spec, '{source,query}', to_jsonb('SELECT id, a, b, c, day FROM public.days'::text)) WHERE run_id = $1`, [runId]);
+    await expect(openChunkContext(ws.db.url, Number(runId), 'typed-passthrough test')).rejects.toThrow(
+      `run ${runId}: column "day" of scores.pgdays is text but this run writes date; start a new run (it checks the table first), or migrate the column`,
+    );
   }));
 
   it('numeric, real, smallint and timestamp text reach the table as PostgreSQL itself parses them', ws.track(async () => {
