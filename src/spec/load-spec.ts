@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { rawSpecSchema, type RawSpec } from './schema.js';
-import { provenanceColumns, type JobSpec } from './job-spec.js';
+import { provenanceColumns, type CsvPassthroughType, type JobSpec } from './job-spec.js';
 
 /** Load, validate and normalize a job spec. Throws one UsageError listing every problem, each with the file and key path. */
 /**
@@ -130,11 +130,11 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
   };
   claim(raw.key, 'key');
   const passthrough = Array.isArray(raw.passthrough) ? raw.passthrough : Object.keys(raw.passthrough);
-  const passthroughTypes = Array.isArray(raw.passthrough) ? undefined : Object.values(raw.passthrough);
+  const passthroughTypes = Array.isArray(raw.passthrough) ? undefined : (Object.values(raw.passthrough) as CsvPassthroughType[]); // checked by the schema
   passthrough.forEach((c, i) => claim(c, Array.isArray(raw.passthrough) ? `passthrough[${i}]` : `passthrough.${c}`));
   // A query's columns have their types already: a cast in the query says it where SQL reads it.
-  if (passthroughTypes && raw.source.postgres)
-    problems.push(`passthrough: a declared type (the map form) is for CSV sources; a Postgres source keeps the query's column types: list the columns (passthrough: [${passthrough.join(', ')}]) and cast in the query where needed (e.g. SELECT day::date AS day)`);
+  if (passthroughTypes?.length && raw.source.postgres)
+    problems.push(`passthrough: a declared type (the map form) is for CSV sources; a Postgres source keeps the query's column types: list the columns (passthrough: [${passthrough.join(', ')}]) and cast in the query where needed (e.g. SELECT ${passthrough[0]}::${passthroughTypes[0]} AS ${passthrough[0]})`);
   for (const column of Object.keys(raw.outputs)) claim(column, `outputs.${column}`);
   if (problems.length) throw new UsageError(problems.map((p) => `${label}: ${p}`).join('\n'));
 

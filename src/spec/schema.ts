@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { defaults } from '../defaults.js';
 import { identifierBytes, maxIdentifierBytes, plainIdentifier, plainIdentifierRule } from '../sql/identifiers.js';
-import { latestViewSuffix } from './job-spec.js';
+import { csvPassthroughTypes, latestViewSuffix } from './job-spec.js';
 import { CronSchedule } from '../schedule/cron-schedule.js';
-import { csvPassthroughTypes } from './job-spec.js';
 
 /** A source column the spec reads (a CSV header or a query's column). */
 const identifier = z.string().regex(plainIdentifier, `must be a plain SQL identifier (${plainIdentifierRule})`);
@@ -89,7 +88,14 @@ export const rawSpecSchema = z.strictObject({
     .refine((r) => Object.keys(r).length > 0, 'needs at least one result column')
     .describe('result column -> model output'),
   passthrough: z
-    .union([z.array(columnName), z.record(columnName, z.enum(csvPassthroughTypes))])
+    .union(
+      [
+        z.array(columnName),
+        // a refined string, not an enum: its message reaches the user (an enum's failure ends the union with a bare "Invalid input")
+        z.record(columnName, z.string().refine((t) => (csvPassthroughTypes as readonly string[]).includes(t), `must be one of ${csvPassthroughTypes.join(', ')}`)),
+      ],
+      { error: 'must be a list of columns (e.g. [region, day]) or, for a CSV, a map of column: SQL type (e.g. { day: date, amount: numeric })' },
+    )
     .default([])
     .describe('source columns copied to each result row: a list (CSV: text; Postgres: the query\'s column types), or for a CSV a map column -> SQL type (date, numeric, ...)'),
   sink: z

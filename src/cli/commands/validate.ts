@@ -51,7 +51,7 @@ function printFindings(f: JobFindings, io: CommandIO): void {
   const s = f.sample;
   if (s) {
     const keys = s.keysLookLike === 'none' ? '' : `; keys: ${s.keysLookLike}`;
-    print(io.stdout, `  sample: the first ${s.rows.toLocaleString('en-US')} rows: ${s.scorable.toLocaleString('en-US')} scorable, ${s.rejected.toLocaleString('en-US')} rejected${keys}`);
+    print(io.stdout, `  sample: the first ${s.rows.toLocaleString('en-US')} row${s.rows === 1 ? '' : 's'}: ${s.scorable.toLocaleString('en-US')} scorable, ${s.rejected.toLocaleString('en-US')} rejected${keys}`);
     for (const r of s.firstRejects) print(io.stdout, `    rejected: ${describeReject(r)}`);
     if (s.rejected > s.firstRejects.length) print(io.stdout, `    … and ${s.rejected - s.firstRejects.length} more`);
   }
