@@ -6,7 +6,7 @@ import type { OutputColumn } from '../model/signature.js';
 import { nanRows } from '../sink/encode-rows.js';
 import { openSource } from '../sources/open-source.js';
 import type { Key } from '../sources/keys.js';
-import type { RowBatch } from '../sources/source.js';
+import type { ChunkRange, RowBatch } from '../sources/source.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { firstChunks } from './first-chunks.js';
 
@@ -50,6 +50,12 @@ export interface PreviewOptions {
    * its rejects within the `rows` (validate: a reject met is never left out) rather than its scored rows (default).
    */
   keepRejects?: boolean;
+  /**
+   * A Postgres source: read the query's rows as it returns them, one open key range, instead of planning
+   * key-ordered chunks first (a sort of every key before the first row). Rows with a NULL key (the
+   * last chunk of a run's plan) are not read.
+   */
+  unplanned?: boolean;
   signal?: AbortSignal;
 }
 
@@ -67,7 +73,8 @@ export async function previewRows(opts: PreviewOptions): Promise<Preview> {
   const rows: PreviewRow[] = [];
   const rejects: PreviewReject[] = [];
   try {
-    chunks: for await (const chunk of firstChunks(source, signal)) {
+    const unplanned: ChunkRange[] | undefined = opts.unplanned && spec.source.kind === 'postgres' ? [{ chunk: 0, range: { lo: null, hi: null } }] : undefined;
+    chunks: for await (const chunk of unplanned ?? firstChunks(source, signal)) {
       for await (const batch of source.read(chunk, { signal })) {
         for (const r of batch.rejects) rejects.push({ line: r.line, key: r.key, reason: r.reason });
         const k = Math.min(batch.n, want - rows.length);

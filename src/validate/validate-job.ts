@@ -67,7 +67,7 @@ export async function validateJob(
   },
 ): Promise<JobFindings> {
   const found: JobFindings = { spec: spec.specLabel, ok: false, job: spec.name, resultTable: `${spec.sink.schema}.${spec.sink.table}`, notes: [], errors: [] };
-  const preview = await previewRows({ spec, logicalDate: opts.logicalDate, databaseUrl: opts.sourceDatabaseUrl, rows: validateSampleRows, keepRejects: true, signal: opts.signal });
+  const preview = await previewRows({ spec, logicalDate: opts.logicalDate, databaseUrl: opts.sourceDatabaseUrl, rows: validateSampleRows, keepRejects: true, unplanned: true, signal: opts.signal });
   found.modelVersion = preview.modelVersion;
   const columns = resultColumns(spec, preview.outputs, preview.passthroughTypes);
   found.resultColumns = preview.outputs.length;
