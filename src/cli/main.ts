@@ -184,11 +184,12 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
 
   program
     .command('validate')
-    .description('check specs, model signatures and source headers; writes nothing')
+    .description('check specs, model signatures, source headers, the first 1,000 input rows and the existing result table; writes nothing')
     .argument('<spec...>', 'job specs')
     .option('--date <YYYY-MM-DD>', 'logical date used to resolve {{ds}} in paths; default: today (UTC)')
     .option('--database-url <url>', 'database for Postgres sources without source.postgres.url (env DATABASE_URL)')
     .option('--show-sql', 'print a Postgres source query as it is sent, with its bound parameters')
+    .option('--json', 'print the findings as one JSON object { ok, specs: [...] }')
     .action(async (specs: string[], flags) => {
       code = await (await import('./commands/validate.js')).validateCommand(specs, flags, full);
     });

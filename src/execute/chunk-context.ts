@@ -9,6 +9,7 @@ import { checkSignature, readSignature, type OutputColumn } from '../model/signa
 import { openSource } from '../sources/open-source.js';
 import type { Source } from '../sources/source.js';
 import { isMasked, localSpec } from '../spec/portable.js';
+import { resultColumns, typeMismatches } from '../sink/result-table.js';
 
 /** Everything a worker needs to process any chunk of one run: built from the ledger, so any process can do it. */
 export interface ChunkContext {
@@ -54,6 +55,14 @@ export async function openChunkContext(databaseUrl: string, runId: number, worke
         await source.close().catch(() => undefined);
         throw new FinalError(`run ${runId}: the input ${run.spec.source.path} here is ${have}, but the run was planned on ${want}: it changed since, or this worker sees another file; start a new run, or give every worker the same file`);
       }
+    }
+    const mismatched = await typeMismatches(client, run.spec, resultColumns(run.spec, outputs, await source.passthroughTypes())).catch(async (err: unknown) => {
+      await source.close().catch(() => undefined);
+      throw err;
+    });
+    if (mismatched.length) {
+      await source.close().catch(() => undefined);
+      throw new FinalError(`run ${runId}: ${mismatched.join('; ')}; start a new run (it checks the table first), or migrate the column`);
     }
     return { run, client, source, session, outputs, workerName };
   } catch (err) {

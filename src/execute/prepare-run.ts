@@ -64,7 +64,7 @@ export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: 
   const source = openSource(spec, logicalDate, { databaseUrl, interval: interval ?? dateInterval(spec.schedule, logicalDate) });
   try {
     await source.check();
-    return { model, outputs, fingerprint: await source.fingerprint() };
+    return { model, outputs, fingerprint: await source.fingerprint(), passthroughTypes: await source.passthroughTypes() };
   } finally {
     await source.close();
   }
@@ -81,10 +81,10 @@ export async function readyRun(
   const { spec } = opts;
   const root = opts.root ?? projectRoot(spec.specPath);
   const interval = opts.interval ?? dateInterval(spec.schedule, opts.logicalDate);
-  const { model, outputs, fingerprint } = await checkJob(spec, opts.logicalDate, opts.databaseUrl, interval);
+  const { model, outputs, fingerprint, passthroughTypes } = await checkJob(spec, opts.logicalDate, opts.databaseUrl, interval);
   trace('prepare: checked');
   await migrate(client);
-  await ensureResultTable(client, spec, resultColumns(spec, outputs));
+  await ensureResultTable(client, spec, resultColumns(spec, outputs, passthroughTypes));
   trace('prepare: migrated');
   const stored = portableSpec(spec, root);
   const want: NewRun = {

@@ -1,6 +1,6 @@
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Tensor } from 'onnxruntime-node';
-import { ort } from '../model/session-cache.js';
+import { buildFeeds, feedInputs } from '../model/feeds.js';
 import { COPY_HEADER, COPY_TRAILER, CopyWriter, provenanceBytes } from '../sink/copy-binary.js';
 import { encodeRows, nanRows } from '../sink/encode-rows.js';
 import { qualified, quoteIdent, resultColumns } from '../sink/result-table.js';
@@ -99,21 +99,27 @@ async function attemptChunk(
     const writer = copyWriterOf(ctx);
     const fetches = [...new Set(outputs.map((o) => o.output))];
     const rejects: Reject[] = [];
+    const inputs = feedInputs(spec, session);
     let rowsScored = 0;
     await write(COPY_HEADER);
     for await (const batch of ctx.source.read(chunk, { signal, takenKeys, snapshot: ctx.run.sourceSnapshot ?? undefined })) {
       rejects.push(...batch.rejects);
       if (batch.n > 0) {
-        const results = (await session.run(feeds(ctx, batch), fetches)) as Record<string, Tensor>;
+        const { feeds, unfed } = buildFeeds(inputs, batch, batch.n);
+        const results = (await session.run(feeds, fetches)) as Record<string, Tensor>;
         const nan = nanRows(outputs, results, batch.n);
-        encodeRows(writer, batch, spec.keyType, outputs, results, provenance, nan?.skip);
+        const skip = unfed && nan ? unfed.skip.map((u, r) => u | nan.skip[r]) : (unfed?.skip ?? nan?.skip);
+        encodeRows(writer, batch, spec.keyType, outputs, results, provenance, skip);
         // Fewer, larger socket writes: each write is a syscall and a CopyData message.
         if (writer.pos >= COPY_WRITE_BYTES) await write(writer.take());
         rowsScored += batch.n;
-        if (nan) {
-          for (let r = 0; r < batch.n; r++)
-            if (nan.skip[r] === 1) rejects.push({ line: batch.lines?.[r] ?? null, key: String(batch.keys[r]), reason: `model output NaN in column "${nan.columns[r]}"`, raw: rawOfRow(ctx, batch, r) });
-          rowsScored -= nan.skip.reduce((a, b) => a + b, 0);
+        if (skip) {
+          for (let r = 0; r < batch.n; r++) {
+            if (skip[r] !== 1) continue;
+            const reason = unfed?.skip[r] === 1 ? unfed.reasons[r] : `model output NaN in column "${nan!.columns[r]}"`;
+            rejects.push({ line: batch.lines?.[r] ?? null, key: String(batch.keys[r]), reason, raw: rawOfRow(ctx, batch, r) });
+            rowsScored--;
+          }
         }
       }
       onRows?.(batch.n + batch.rejects.length);
@@ -164,16 +170,6 @@ function abortCopy(copy: ReturnType<typeof copyFrom>, err: Error): Promise<void>
     copy.on('error', () => undefined);
     copy.destroy(err);
   });
-}
-
-function feeds(ctx: ChunkContext, batch: RowBatch): Record<string, Tensor> {
-  const Tensor = ort().Tensor;
-  const out: Record<string, Tensor> = {};
-  ctx.run.spec.inputs.forEach((input, i) => {
-    const w = input.columns.length;
-    out[input.name] = new Tensor('float32', batch.features[i].subarray(0, batch.n * w), [batch.n, w]);
-  });
-  return out;
 }
 
 /**
@@ -237,7 +233,10 @@ function rawOfRow(ctx: ChunkContext, batch: RowBatch, r: number): string {
     const w = input.columns.length;
     input.columns.forEach((col, j) => parts.push(`${col}=${batch.features[i][r * w + j]}`));
   });
-  batch.passthrough.forEach((values, p) => parts.push(`${ctx.run.spec.passthrough[p]}=${values[r] ?? 'NULL'}`));
+  batch.passthrough.forEach((values, p) => {
+    const v = values[r];
+    parts.push(`${ctx.run.spec.passthrough[p]}=${v === null ? 'NULL' : typeof v === 'string' ? v : `<${v.length} bytes, binary>`}`);
+  });
   return parts.join(', ');
 }
 

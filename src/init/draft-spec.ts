@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { formatShape, sqlTypes, type ModelSignature } from '../model/signature.js';
+import { feedableInputTypes, formatShape, sqlTypes, type ModelSignature } from '../model/signature.js';
 import { provenanceColumns, latestViewSuffix } from '../spec/job-spec.js';
 import { identifierBytes, maxIdentifierBytes, plainIdentifier } from '../sql/identifiers.js';
 import { defaults } from '../defaults.js';
@@ -71,7 +71,7 @@ export function draftSpec(o: DraftOptions): Draft {
   let next = 0;
   sig.inputs.forEach((input, i) => {
     const at = `${o.modelLabel}: input "${input.name}" ${formatShape(input.shape)}`;
-    if (input.type !== 'float32') throw new UsageError(`${at}: the model wants ${input.type}; batchinfer feeds float32 tensors, so this model can't be scored as it is`);
+    if (!(feedableInputTypes as readonly string[]).includes(input.type)) throw new UsageError(`${at}: the model wants ${input.type}; batchinfer feeds ${feedableInputTypes.join(', ')} tensors, so this model can't be scored as it is`);
     if (input.shape.length !== 2) throw new UsageError(`${at}: rank ${input.shape.length}; batchinfer feeds [batch, columns]: export the model with a 2-D input`);
     const [batch, width] = input.shape;
     if (typeof batch === 'number' && batch >= 0) {

@@ -17,6 +17,9 @@ export const sqlTypes: Record<string, string> = {
   string: 'text',
 };
 
+/** Element types batchinfer can feed a model input: sources read features as float32, converted to what the model declares (model/feeds.ts). */
+export const feedableInputTypes = ['float32', 'float64', 'int32', 'int64'] as const;
+
 export interface OutputColumn {
   column: string;
   output: string;
@@ -44,7 +47,7 @@ export const formatShape = (shape: ReadonlyArray<number | string>) => `[${shape.
 const isFixed = (d: number | string): d is number => typeof d === 'number' && d >= 0;
 
 /**
- * What is wrong with a model input's declared shape for what batchinfer feeds it: a [rows, columns] float32
+ * What is wrong with a model input's declared shape for what batchinfer feeds it: a [rows, columns] tensor (model/feeds.ts)
  * tensor, rows = batch_size (the last batch of a chunk shorter). Anything else would pass here and then fail
  * every chunk at session.run: a rank-1 input, or a fixed batch dimension (allowed only as 1 with batch_size 1).
  */
@@ -74,7 +77,7 @@ export function checkSignature(spec: JobSpec, sig: ModelSignature): OutputColumn
       problems.push(`${where}: inputs.${input.name}: the model has no input "${input.name}"; its inputs are ${sig.inputs.map((i) => `"${i.name}" ${formatShape(i.shape)}`).join(', ')}`);
       continue;
     }
-    if (m.type !== 'float32') problems.push(`${where}: inputs.${input.name}: the model wants ${m.type}; batchinfer feeds float32 tensors`);
+    if (!(feedableInputTypes as readonly string[]).includes(m.type)) problems.push(`${where}: inputs.${input.name}: the model wants ${m.type}; batchinfer feeds ${feedableInputTypes.join(', ')} tensors: export the model with one of those input types`);
     const shapeProblem = inputShapeProblem(m.shape, input.columns, spec.batchSize);
     if (shapeProblem) problems.push(`${where}: inputs.${input.name}: ${shapeProblem}`);
   }

@@ -1,12 +1,12 @@
 import type { Tensor } from 'onnxruntime-node';
 import { UsageError } from '../errors.js';
 import { checkJob } from '../execute/prepare-run.js';
-import { ort } from '../model/session-cache.js';
+import { buildFeeds, feedInputs } from '../model/feeds.js';
 import type { OutputColumn } from '../model/signature.js';
 import { nanRows } from '../sink/encode-rows.js';
 import { openSource } from '../sources/open-source.js';
 import type { Key } from '../sources/keys.js';
-import type { RowBatch } from '../sources/source.js';
+import type { ChunkRange, RowBatch } from '../sources/source.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { firstChunks } from './first-chunks.js';
 
@@ -32,6 +32,10 @@ export interface Preview {
   rows: PreviewRow[];
   rejects: PreviewReject[];
   modelVersion: string;
+  /** the result columns the model's outputs fill (as a run writes them) */
+  outputs: OutputColumn[];
+  /** the passthrough columns' SQL types (Source.passthroughTypes) */
+  passthroughTypes: string[];
 }
 
 export interface PreviewOptions {
@@ -41,6 +45,17 @@ export interface PreviewOptions {
   databaseUrl: string;
   /** input rows to look at (scored or rejected) */
   rows: number;
+  /**
+   * A source without lines can't tell which of a batch's scored and rejected rows came first: keep
+   * its rejects within the `rows` (validate: a reject met is never left out) rather than its scored rows (default).
+   */
+  keepRejects?: boolean;
+  /**
+   * A Postgres source: read the query's rows as it returns them, one open key range, instead of planning
+   * key-ordered chunks first (a sort of every key before the first row). Rows with a NULL key (the
+   * last chunk of a run's plan) are not read.
+   */
+  unplanned?: boolean;
   signal?: AbortSignal;
 }
 
@@ -51,22 +66,26 @@ export interface PreviewOptions {
 export async function previewRows(opts: PreviewOptions): Promise<Preview> {
   const { spec, signal } = opts;
   const want = opts.rows;
-  const { model, outputs } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
+  const { model, outputs, passthroughTypes } = await checkJob(spec, opts.logicalDate, opts.databaseUrl);
   const fetches = [...new Set(outputs.map((o) => o.output))];
+  const inputs = feedInputs(spec, model.session);
   const source = openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl });
   const rows: PreviewRow[] = [];
   const rejects: PreviewReject[] = [];
   try {
-    chunks: for await (const chunk of firstChunks(source, signal)) {
+    const unplanned: ChunkRange[] | undefined = opts.unplanned && spec.source.kind === 'postgres' ? [{ chunk: 0, range: { lo: null, hi: null } }] : undefined;
+    chunks: for await (const chunk of unplanned ?? firstChunks(source, signal)) {
       for await (const batch of source.read(chunk, { signal })) {
         for (const r of batch.rejects) rejects.push({ line: r.line, key: r.key, reason: r.reason });
         const k = Math.min(batch.n, want - rows.length);
         if (k > 0) {
-          const results = (await model.session.run(feeds(spec, batch, k), fetches)) as Record<string, Tensor>;
+          const { feeds, unfed } = buildFeeds(inputs, batch, k);
+          const results = (await model.session.run(feeds, fetches)) as Record<string, Tensor>;
           const nan = nanRows(outputs, results, k);
           const decoded = decodeRows(spec, outputs, batch, results, k);
           decoded.forEach((row, r) => {
-            if (nan?.skip[r] === 1) rejects.push({ line: row.line, key: String(row.key), reason: `model output NaN in column "${nan.columns[r]}"` });
+            if (unfed?.skip[r] === 1) rejects.push({ line: row.line, key: String(row.key), reason: unfed.reasons[r] });
+            else if (nan?.skip[r] === 1) rejects.push({ line: row.line, key: String(row.key), reason: `model output NaN in column "${nan.columns[r]}"` });
             else rows.push(row);
           });
         }
@@ -76,27 +95,19 @@ export async function previewRows(opts: PreviewOptions): Promise<Preview> {
   } finally {
     await source.close();
   }
-  return { ...firstInputRows(rows, rejects, want), modelVersion: model.version };
+  return { ...firstInputRows(rows, rejects, want, opts.keepRejects ?? false), modelVersion: model.version, outputs, passthroughTypes };
 }
 
 /** The first `want` input rows in input order (by line, when the source has lines), scored or rejected. */
-function firstInputRows(rows: PreviewRow[], rejects: PreviewReject[], want: number): { rows: PreviewRow[]; rejects: PreviewReject[] } {
+function firstInputRows(rows: PreviewRow[], rejects: PreviewReject[], want: number, keepRejects: boolean): { rows: PreviewRow[]; rejects: PreviewReject[] } {
   if (rows.length + rejects.length <= want) return { rows, rejects };
-  if (rows.some((r) => r.line === null) || rejects.some((r) => r.line === null)) return { rows: rows.slice(0, want), rejects: rejects.slice(0, Math.max(0, want - rows.length)) };
+  if (rows.some((r) => r.line === null) || rejects.some((r) => r.line === null)) {
+    if (keepRejects) return { rows: rows.slice(0, Math.max(0, want - rejects.length)), rejects: rejects.slice(0, want) };
+    return { rows: rows.slice(0, want), rejects: rejects.slice(0, Math.max(0, want - rows.length)) };
+  }
   const lines = [...rows.map((r) => r.line!), ...rejects.map((r) => r.line!)].sort((a, b) => a - b);
   const last = lines[want - 1];
   return { rows: rows.filter((r) => r.line! <= last), rejects: rejects.filter((r) => r.line! <= last) };
-}
-
-/** The first k rows of a batch as the model's feeds (as process-chunk.ts builds them, cut to k rows). */
-function feeds(spec: JobSpec, batch: RowBatch, k: number): Record<string, Tensor> {
-  const Tensor = ort().Tensor;
-  const out: Record<string, Tensor> = {};
-  spec.inputs.forEach((input, i) => {
-    const w = input.columns.length;
-    out[input.name] = new Tensor('float32', batch.features[i].subarray(0, k * w), [k, w]);
-  });
-  return out;
 }
 
 /** Each row's key, inputs and result columns; an output picks its value as encode-rows.ts does (row * stride + index). */

@@ -112,6 +112,14 @@ export class CopyWriter {
     this.pos += 4 + n;
   }
 
+  /** One field of bytes already in its type's binary form (a typed passthrough value). */
+  field(bytes: Uint8Array): void {
+    this.ensure(4 + bytes.length);
+    this.view.setInt32(this.pos, bytes.length);
+    this.buf.set(bytes, this.pos + 4);
+    this.pos += 4 + bytes.length;
+  }
+
   /** Bytes copied in a loop: for the few dozen of a row's provenance this beats a native copy call. */
   raw(bytes: Uint8Array): void {
     const n = bytes.length;

@@ -70,7 +70,8 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
     for (let p = 0; p < batch.passthrough.length; p++) {
       const v = batch.passthrough[p][r];
       if (v === null) w.null();
-      else w.text(v);
+      else if (typeof v === 'string') w.text(v);
+      else w.field(v); // a typed passthrough: its binary COPY bytes
     }
     for (let c = 0; c < cols.length; c++) {
       const col = cols[c];

@@ -3,7 +3,7 @@ import { defaults } from '../defaults.js';
 import { UsageError, sqlState } from '../errors.js';
 import { latestViewSuffix, provenanceColumns, type JobSpec } from '../spec/job-spec.js';
 import type { OutputColumn } from '../model/signature.js';
-import { displayName, qualifiedName, quoteIdent } from '../sql/identifiers.js';
+import { displayIdent, displayName, qualifiedName, quoteIdent } from '../sql/identifiers.js';
 
 export { quoteIdent, qualifiedName as qualified };
 
@@ -12,11 +12,14 @@ export interface ResultColumn {
   sqlType: string;
 }
 
-/** Columns of the result table in COPY order: key, passthrough, outputs, then provenance. */
-export function resultColumns(spec: JobSpec, outputs: OutputColumn[]): ResultColumn[] {
+/**
+ * Columns of the result table in COPY order: key, passthrough, outputs, then provenance. A passthrough
+ * column's type is the source's (Source.passthroughTypes); text when not given.
+ */
+export function resultColumns(spec: JobSpec, outputs: OutputColumn[], passthroughTypes?: readonly string[]): ResultColumn[] {
   return [
     { name: spec.key, sqlType: spec.keyType },
-    ...spec.passthrough.map((name) => ({ name, sqlType: 'text' })),
+    ...spec.passthrough.map((name, p) => ({ name, sqlType: passthroughTypes?.[p] ?? 'text' })),
     ...outputs.map((o) => ({ name: o.column, sqlType: o.sqlType })),
     { name: 'run_id', sqlType: 'bigint' },
     { name: 'logical_date', sqlType: 'date' },
@@ -81,7 +84,8 @@ export async function ensureResultTable(client: pg.ClientBase, spec: JobSpec, co
     await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`batchinfer.sink:${names.sink}`]);
     const deadline = Date.now() + defaults.ddlLockTimeoutMs;
     const s = await readState(client, names);
-    refuseForeign(spec, s);
+    const foreign = foreignProblem(spec, s);
+    if (foreign) throw new UsageError(foreign);
     const ddl: string[] = [];
     let replaceView = s.view_comment !== VIEW_COMMENT;
     if (s.table_kind === null) {
@@ -97,18 +101,7 @@ export async function ensureResultTable(client: pg.ClientBase, spec: JobSpec, co
       );
       replaceView = true;
     } else {
-      const problems: string[] = [];
-      const missing: ResultColumn[] = [];
-      for (const c of columns) {
-        const t = s.columns.get(c.name);
-        if (t === undefined) missing.push(c);
-        else if (t !== c.sqlType)
-          problems.push(`${spec.specLabel}: sink.table: column "${c.name}" of ${displayName(schema, table)} is ${t} but this job writes ${c.sqlType}; write to a new table or migrate the column`);
-      }
-      if (missing.length && (spec.sink.onSchemaChange ?? 'fail') === 'fail')
-        problems.push(
-          `${spec.specLabel}: sink.table: ${displayName(schema, table)} has no column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c.name}"`).join(', ')}, which this job now writes (a renamed output or a new passthrough?); its earlier rows would show NULL there. Set sink.on_schema_change: append_new_columns to add ${missing.length > 1 ? 'them' : 'it'}, or write to a new table`,
-        );
+      const { problems, missing } = columnProblems(spec, s, columns);
       if (problems.length) throw new UsageError(problems.join('\n'));
       if (missing.length) {
         step = `add column${missing.length > 1 ? 's' : ''} ${missing.map((c) => c.name).join(', ')} to ${displayName(schema, table)}`;
@@ -167,18 +160,80 @@ async function inShortLockAttempts(client: pg.ClientBase, deadline: number, stat
 }
 
 /** A sink this job may not write: another job's table, a table batchinfer did not create, a `_latest` name taken. */
-function refuseForeign(spec: JobSpec, s: SinkState): void {
+function foreignProblem(spec: JobSpec, s: SinkState): string | undefined {
   const { schema, table } = spec.sink;
   const at = `${spec.specLabel}: sink.table: ${displayName(schema, table)}`;
   const view = displayName(schema, table + latestViewSuffix);
   if (s.table_kind !== null) {
-    if (s.job === null) throw new UsageError(`${at} already exists and was not created by batchinfer (it is not in batchinfer.sinks); batchinfer writes only to tables it creates: pick another table`);
-    if (s.job !== spec.name) throw new UsageError(`${at} belongs to job "${s.job}" (created ${s.created}); pick another table, or drop it first (or, if this is that job under a new file name, set name: ${s.job})`);
-    if (s.key_column !== spec.key) throw new UsageError(`${at} was created for key "${s.key_column}" (${s.created}) but this spec's key is "${spec.key}"; write to a new table, or drop it first`);
-    if (s.view_kind !== null && s.view_kind !== 'v') throw new UsageError(`${at}: its view name ${view} is taken by something that is not a view; rename or drop ${view}`);
+    if (s.job === null) return `${at} already exists and was not created by batchinfer (it is not in batchinfer.sinks); batchinfer writes only to tables it creates: pick another table`;
+    if (s.job !== spec.name) return `${at} belongs to job "${s.job}" (created ${s.created}); pick another table, or drop it first (or, if this is that job under a new file name, set name: ${s.job})`;
+    if (s.key_column !== spec.key) return `${at} was created for key "${s.key_column}" (${s.created}) but this spec's key is "${spec.key}"; write to a new table, or drop it first`;
+    if (s.view_kind !== null && s.view_kind !== 'v') return `${at}: its view name ${view} is taken by something that is not a view; rename or drop ${view}`;
   } else if (s.view_kind !== null) {
-    throw new UsageError(`${at}: its view name ${view} is already taken by a relation batchinfer did not create; pick another table, or rename or drop ${view}`);
+    return `${at}: its view name ${view} is already taken by a relation batchinfer did not create; pick another table, or rename or drop ${view}`;
   }
+  return undefined;
+}
+
+/** An existing table's columns against what the job writes: a type that differs is a problem; a column it lacks is one under on_schema_change: fail. */
+function columnProblems(spec: JobSpec, s: SinkState, columns: ResultColumn[]): { problems: string[]; missing: ResultColumn[] } {
+  const { schema, table } = spec.sink;
+  const problems: string[] = [];
+  const missing: ResultColumn[] = [];
+  for (const c of columns) {
+    const t = s.columns.get(c.name);
+    if (t === undefined) missing.push(c);
+    else if (t !== c.sqlType) {
+      // A passthrough that was text before types were kept: it may stay text.
+      const keepText =
+        t === 'text' && spec.passthrough.includes(c.name)
+          ? spec.source.kind === 'postgres'
+            ? `, or keep it text: cast it in the query (${displayIdent(c.name)}::text AS ${displayIdent(c.name)})`
+            : ', or keep it text: list it without a type'
+          : '';
+      problems.push(`${spec.specLabel}: sink.table: column "${c.name}" of ${displayName(schema, table)} is ${t} but this job writes ${c.sqlType}; write to a new table or migrate the column${keepText}`);
+    }
+  }
+  if (missing.length && (spec.sink.onSchemaChange ?? 'fail') === 'fail')
+    problems.push(
+      `${spec.specLabel}: sink.table: ${displayName(schema, table)} has no column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c.name}"`).join(', ')}, which this job now writes (a renamed output or a new passthrough?); its earlier rows would show NULL there. Set sink.on_schema_change: append_new_columns to add ${missing.length > 1 ? 'them' : 'it'}, or write to a new table`,
+    );
+  return { problems, missing };
+}
+
+/**
+ * Columns of the existing table whose type differs from what a chunk is about to write, one line each
+ * (a worker's guard: a run planned before its source's passthrough types were kept, resumed after).
+ * Binary COPY would store another type's bytes in them, or fail obscurely.
+ */
+export async function typeMismatches(client: pg.ClientBase, spec: JobSpec, columns: ResultColumn[]): Promise<string[]> {
+  const { schema, table } = spec.sink;
+  const { rows } = await client.query<{ name: string; type: string }>(
+    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`,
+    [qualifiedName(schema, table)],
+  );
+  const have = new Map(rows.map((r) => [r.name, r.type]));
+  return columns
+    .filter((c) => have.has(c.name) && have.get(c.name) !== c.sqlType)
+    .map((c) => `column "${c.name}" of ${displayName(schema, table)} is ${have.get(c.name)} but this run writes ${c.sqlType}`);
+}
+
+/**
+ * What ensureResultTable would refuse, without changing anything (validate): every problem with an
+ * existing result table, and the columns a run would add. A table that does not exist yet is no problem.
+ */
+export async function checkResultTable(client: pg.ClientBase, spec: JobSpec, columns: ResultColumn[]): Promise<{ exists: boolean; problems: string[]; adds: string[] }> {
+  const { schema, table } = spec.sink;
+  const names = { table: qualifiedName(schema, table), view: qualifiedName(schema, table + latestViewSuffix), sink: `${schema}.${table}`, schema };
+  const { rows } = await client.query<{ table: boolean; ledger: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS table, to_regclass('batchinfer.sinks') IS NOT NULL AS ledger`, [names.table]);
+  if (!rows[0].table) return { exists: false, problems: [], adds: [] };
+  if (!rows[0].ledger)
+    return { exists: true, problems: [`${spec.specLabel}: sink.table: ${displayName(schema, table)} already exists and was not created by batchinfer (this database has no batchinfer ledger); pick another table`], adds: [] };
+  const s = await readState(client, names);
+  const foreign = foreignProblem(spec, s);
+  if (foreign) return { exists: true, problems: [foreign], adds: [] };
+  const { problems, missing } = columnProblems(spec, s, columns);
+  return { exists: true, problems, adds: problems.length ? [] : missing.map((c) => c.name) };
 }
 
 /** Who holds the locks the DDL waited for, from the catalog (after the wait: pg_blocking_pids of a session no longer waiting is empty). */

@@ -21,6 +21,8 @@ export interface RecordOptions {
   maxRecordBytes?: number;
   /** a longer text key (UTF-8 bytes) is a reject; default defaults.maxKeyBytes */
   maxKeyBytes?: number;
+  /** the declared passthrough types, for reasons */
+  passthroughTypes?: readonly string[];
 }
 
 /** A broken record's raw text is kept up to this many bytes (it may be a whole megabytes-long line). */
@@ -50,6 +52,9 @@ export class CsvRecordParser {
   private readonly fastPos: Int32Array;
   /** whole-record fast path, when every feature column feeds one slot */
   private readonly fast: FastPlan | undefined;
+  /** some passthrough column has a declared type (parsed after the record is read) */
+  private readonly typed: boolean;
+  private readonly typeNames: readonly string[];
 
   constructor(
     private readonly layout: RowLayout,
@@ -60,6 +65,8 @@ export class CsvRecordParser {
     this.bounds = new RecordBounds(opts.maxRecordBytes ?? defaults.maxRecordBytes);
     this.maxKeyBytes = opts.maxKeyBytes ?? defaults.maxKeyBytes;
     this.fast = fastPlan(layout, opts.keyType);
+    this.typed = layout.passthroughParsers.some((p) => p !== undefined);
+    this.typeNames = opts.passthroughTypes ?? [];
     this.fastInput = new Int32Array(layout.columnCount).fill(-1);
     this.fastPos = new Int32Array(layout.columnCount);
     layout.featureSlots.forEach((slots, fi) => {
@@ -69,7 +76,7 @@ export class CsvRecordParser {
       n: 0,
       features: layout.inputWidths.map((w) => new Float32Array(opts.batchSize * w)),
       keys: new Array<Key>(opts.batchSize),
-      passthrough: Array.from({ length: layout.passthroughCount }, () => new Array<string>(opts.batchSize)),
+      passthrough: Array.from({ length: layout.passthroughCount }, () => new Array<string | Buffer | null>(opts.batchSize)),
       rejects: [],
       lines: new Array<number>(opts.batchSize),
     };
@@ -251,6 +258,7 @@ export class CsvRecordParser {
           else key = k;
         } else reason = keyLengthProblem(key, this.maxKeyBytes);
       } else if (key === null) reason = `empty key column "${layout.names[layout.keyIndex]}"`;
+      if (reason === null && this.typed) reason = this.typedPassthrough(r);
       if (reason === null && !this.opts.seenKeys.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     }
     if (reason !== null) {
@@ -263,6 +271,21 @@ export class CsvRecordParser {
       batch.n = r + 1;
     }
     return next;
+  }
+
+  /** Each typed passthrough value of row r as its binary COPY bytes (or NULL); the reason when one is not a value of its type. */
+  private typedPassthrough(r: number): string | null {
+    const { passthroughParsers, names, passthroughSlot } = this.layout;
+    for (let p = 0; p < passthroughParsers.length; p++) {
+      const parse = passthroughParsers[p];
+      const column = this.batch.passthrough[p];
+      const text = column[r];
+      if (parse === undefined || typeof text !== 'string') continue;
+      const v = parse(text);
+      if (typeof v === 'string') return `value "${preview(text)}" in column "${names[passthroughSlot.indexOf(p)]}" (${this.typeNames[p]}) ${v}`;
+      column[r] = v;
+    }
+    return null;
   }
 
   /** Strings for the key and passthrough fields the fast path found; false sends the record to the general path. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputNotReadyError, SourceError, UsageError } from '../errors.js';
 import { defaults } from '../defaults.js';
-import type { JobSpec } from '../spec/job-spec.js';
+import type { CsvPassthroughType, JobSpec } from '../spec/job-spec.js';
 import { buildLayout, type RowLayout } from './row-layout.js';
 import { CsvRecordParser } from './csv-records.js';
 import { SeenKeys, type Key } from './keys.js';
@@ -78,6 +78,10 @@ export class CsvSource implements Source {
       );
     this.layout = layout;
     return layout;
+  }
+
+  async passthroughTypes(): Promise<string[]> {
+    return this.spec.passthrough.map((_, p) => sqlTypeName[this.spec.passthroughTypes?.[p] ?? 'text']);
   }
 
   async check(): Promise<void> {
@@ -164,7 +168,7 @@ export class CsvSource implements Source {
       return parser;
     }
     const { maxRecordBytes } = this.limits;
-    return new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new SeenKeys(takenKeys), maxRecordBytes, maxKeyBytes: this.opts.maxKeyBytes }, firstLine);
+    return new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new SeenKeys(takenKeys), maxRecordBytes, maxKeyBytes: this.opts.maxKeyBytes, passthroughTypes: this.spec.passthroughTypes }, firstLine);
   }
 
   private giveBack(window: Buffer, parser: CsvRecordParser): void {
@@ -178,6 +182,21 @@ export class CsvSource implements Source {
     this.freeParsers.length = 0;
   }
 }
+
+/** A declared passthrough type as the catalog names it (format_type): what the existing table is compared with. */
+const sqlTypeName: Record<CsvPassthroughType, string> = {
+  text: 'text',
+  date: 'date',
+  timestamp: 'timestamp without time zone',
+  timestamptz: 'timestamp with time zone',
+  numeric: 'numeric',
+  bigint: 'bigint',
+  integer: 'integer',
+  smallint: 'smallint',
+  'double precision': 'double precision',
+  real: 'real',
+  boolean: 'boolean',
+};
 
 function kindOf(st: fs.Stats): string {
   if (st.isDirectory()) return 'a directory';

@@ -38,12 +38,20 @@ interface FeaturePlan {
   intKey: boolean;
   /** keys are bigint Keys (numbers up to 15 digits), else text */
   bigintKeys: boolean;
+  /** per passthrough column: 1 when it arrives in its type's binary form (kept as bytes), 0 as text */
+  binaryPassthrough: Uint8Array;
 }
 
 interface Column {
   name: string;
+  /** format_type(oid, NULL): what the key's range casts name */
   type: string;
+  /** the result table's type for this column as a passthrough: its full type (format_type with typmod) when its binary form can be forwarded, else text */
+  resultType: string;
 }
+
+/** Type categories whose binary COPY form is the same in any database (base, range, multirange types of pg_catalog). */
+const forwardableKinds = new Set(['b', 'r', 'm']);
 
 /**
  * Rows from a SQL query. Chunks are key ranges found in one ordered pass over the keys (never
@@ -171,11 +179,24 @@ export class PostgresSource implements Source {
     try {
       await this.begin(c, undefined, 'check', {});
       const { fields } = await c.query({ text: `SELECT * FROM (${this.sql}) q LIMIT 0`, queryMode: 'extended' } as pg.QueryConfig);
-      const types = await c.query<{ oid: number; name: string }>(`SELECT oid::int, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1)`, [fields.map((f) => f.dataTypeID)]);
+      // A passthrough keeps the column's type when the results database surely has it too (built in);
+      // an enum, domain or extension type of the source arrives as text.
+      const types = await c.query<{ i: number; name: string; full: string; kind: string; builtin: boolean }>(
+        `SELECT f.i::int, format_type(f.o, NULL) AS name, format_type(f.o, f.m) AS full, t.typtype AS kind, t.typnamespace = 'pg_catalog'::regnamespace AS builtin
+           FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY f(o, m, i) JOIN pg_type t ON t.oid = f.o`,
+        [fields.map((f) => f.dataTypeID), fields.map((f) => f.dataTypeModifier)],
+      );
       await c.query('COMMIT');
       clean = true;
-      const typeName = new Map(types.rows.map((r) => [r.oid, r.name]));
-      return new Map(fields.map((f) => [f.name, { name: f.name, type: typeName.get(f.dataTypeID) ?? 'unknown' }]));
+      const byPosition = new Map(types.rows.map((r) => [r.i - 1, r]));
+      return new Map(
+        fields.map((f, i) => {
+          const t = byPosition.get(i);
+          // bit without a length would be bit(1) in a CREATE TABLE: its values would not fit.
+          const forward = t !== undefined && t.builtin && forwardableKinds.has(t.kind) && t.name !== 'unknown' && t.full !== '"bit"';
+          return [f.name, { name: f.name, type: t?.name ?? 'unknown', resultType: forward ? t.full : 'text' }];
+        }),
+      );
     } catch (err) {
       // A ";" the wrapper's parenthesis makes a syntax error (or an unclosed comment after it) is a second statement all the same.
       if (sqlState(err) === '42601' && findSemicolon(this.sql) >= 0) throw new UsageError(`${this.where}: must be one SELECT statement`);
@@ -196,6 +217,11 @@ export class PostgresSource implements Source {
     this.spec.inputs.forEach((i) => i.columns.forEach((c, pos) => need(c, `inputs.${i.name}[${pos}]`)));
     this.spec.passthrough.forEach((c, i) => need(c, `passthrough[${i}]`));
     if (missing.length) throw new UsageError(missing.join('\n'));
+  }
+
+  async passthroughTypes(): Promise<string[]> {
+    const cols = await this.describe();
+    return this.spec.passthrough.map((c) => cols.get(c)?.resultType ?? 'text');
   }
 
   async fingerprint(): Promise<string> {
@@ -286,7 +312,8 @@ export class PostgresSource implements Source {
       // Integer keys travel as binary int8 (no int8out in the server, no UTF-8 decode here).
       integerKeyTypes.has(cols.get(spec.key)!.type) ? `${key}::int8` : `${key}::text`,
       ...features.map((f) => (f.numeric ? `${ident(f.column)}::float4` : `${ident(f.column)}::text`)),
-      ...spec.passthrough.map((c) => `${ident(c)}::text`),
+      // Typed passthrough columns travel in their own binary form, straight into the result table's COPY.
+      ...spec.passthrough.map((c) => (binaryPassthrough(cols.get(c)!) ? ident(c) : `${ident(c)}::text`)),
     ];
     const conds = range.nulls
       ? [`${key} IS NULL`]
@@ -302,7 +329,7 @@ export class PostgresSource implements Source {
       n: 0,
       features: widths.map((w) => new Float32Array(batchSize * w)),
       keys: new Array<Key>(batchSize),
-      passthrough: spec.passthrough.map(() => new Array<string>(batchSize)),
+      passthrough: spec.passthrough.map(() => new Array<string | Buffer | null>(batchSize)),
       rejects: [],
       lines: null,
     };
@@ -317,6 +344,7 @@ export class PostgresSource implements Source {
       rawNames: [spec.key, ...features.map((f) => f.column), ...spec.passthrough],
       intKey: integerKeyTypes.has(cols.get(spec.key)!.type),
       bigintKeys: spec.keyType === 'bigint',
+      binaryPassthrough: Uint8Array.from(spec.passthrough, (c) => (binaryPassthrough(cols.get(c)!) ? 1 : 0)),
     };
     const seen = new SeenKeys(opts.takenKeys);
     let snapshot = opts.snapshot;
@@ -400,12 +428,14 @@ export class PostgresSource implements Source {
     const pt = batch.passthrough;
     for (let p = 0; p < pt.length; p++) {
       const i = 1 + nf + p;
-      pt[p][r] = lengths[i] < 0 ? null : buf.toString('utf8', starts[i], starts[i] + lengths[i]);
+      if (lengths[i] < 0) pt[p][r] = null;
+      else if (plan.binaryPassthrough[p] === 1) pt[p][r] = Buffer.from(buf.subarray(starts[i], starts[i] + lengths[i])); // the reader's buffer is reused
+      else pt[p][r] = buf.toString('utf8', starts[i], starts[i] + lengths[i]);
     }
     // Last, as in the CSV source: a rejected row's key stays free for a good row.
     if (reason === null && !seen.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     if (reason !== null) {
-      batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, plan.rawNames, nf, plan.intKey) } satisfies Reject);
+      batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, plan.rawNames, nf, plan.intKey, plan.binaryPassthrough) } satisfies Reject);
       return;
     }
     batch.keys[r] = key!;
@@ -418,12 +448,18 @@ export class PostgresSource implements Source {
   }
 }
 
+/** A passthrough column read in its binary form: typed, and not text already. */
+function binaryPassthrough(c: Column): boolean {
+  return c.resultType !== 'text';
+}
+
 /** A rejected row as text for batchinfer.rejects.raw: column=value pairs, float4 features decoded. */
-function rawRow(reader: BinaryCopyReader, names: string[], featureCount: number, intKey: boolean): string {
+function rawRow(reader: BinaryCopyReader, names: string[], featureCount: number, intKey: boolean, binaryPassthrough: Uint8Array): string {
   return names
     .map((n, i) => {
       const len = reader.lengths[i];
       if (len < 0) return `${n}=NULL`;
+      if (i > featureCount && binaryPassthrough[i - featureCount - 1] === 1) return `${n}=<${len} bytes, binary>`;
       if (i === 0 && intKey) return `${n}=${reader.int8Text(reader.starts[0])}`;
       const isFloat = i >= 1 && i <= featureCount && len === 4 && reader.floatFields[i] === 1;
       return `${n}=${isFloat ? reader.float4(reader.starts[i]) : reader.buf.toString('utf8', reader.starts[i], reader.starts[i] + len)}`;

@@ -1,4 +1,5 @@
 import type { JobSpec } from '../spec/job-spec.js';
+import { typedText, type TypedText } from './typed-text.js';
 
 /**
  * Where each source column goes: a feature slot (input, position), the key, a passthrough slot, or
@@ -15,6 +16,8 @@ export interface RowLayout {
   /** columns per model input */
   inputWidths: number[];
   passthroughCount: number;
+  /** per passthrough column: the parser of its declared type (CSV map form), undefined for text */
+  passthroughParsers: (TypedText | undefined)[];
 }
 
 /** A column the spec names that the header holds more than once: which one is meant is unknowable. */
@@ -58,7 +61,11 @@ export function buildLayout(spec: JobSpec, header: string[]): { layout: RowLayou
     if (i >= 0) passthroughSlot[i] = pi;
   });
   return {
-    layout: { columnCount: header.length, names: header, keyIndex, featureSlots, passthroughSlot, inputWidths: spec.inputs.map((i) => i.columns.length), passthroughCount: spec.passthrough.length },
+    layout: { columnCount: header.length, names: header, keyIndex, featureSlots, passthroughSlot,
+      inputWidths: spec.inputs.map((i) => i.columns.length),
+      passthroughCount: spec.passthrough.length,
+      passthroughParsers: spec.passthrough.map((_, p) => (spec.passthroughTypes ? typedText(spec.passthroughTypes[p]) : undefined)),
+    },
     missing,
     duplicated,
   };

@@ -29,8 +29,8 @@ export interface RowBatch {
   features: Float32Array[];
   /** see Key: numbers for bigint keys up to 15 digits */
   keys: Key[];
-  /** one array per passthrough column, n values each (null: SQL NULL) */
-  passthrough: (string | null)[][];
+  /** one array per passthrough column, n values each: text, a typed column's binary COPY bytes, or null (SQL NULL) */
+  passthrough: (string | Buffer | null)[][];
   /** rows read since the previous batch that were rejected */
   rejects: Reject[];
   /** first file line of each scorable row (for messages); null for sources without lines */
@@ -67,6 +67,11 @@ export interface Source {
   plan(opts?: PlanOptions): Promise<ChunkRange[]>;
   /** Stream one chunk's rows in batches of at most batchSize scorable rows. */
   read(chunk: ChunkRange, opts?: ReadOptions): AsyncIterable<RowBatch>;
+  /**
+   * The SQL type of each passthrough column in the result table, as format_type prints it: a CSV's
+   * declared types (text by default), a query's own column types (text for types only its database knows).
+   */
+  passthroughTypes(): Promise<string[]>;
   /** Something that changes when the input changes (size, mtime, query text), to decide whether a failed run may resume. */
   fingerprint(): Promise<string>;
   close(): Promise<void>;

@@ -43,6 +43,8 @@ export interface JobSpec {
   inputs: ModelInputSpec[];
   outputs: OutputColumnSpec[];
   passthrough: string[];
+  /** a CSV passthrough's declared SQL types, one per passthrough column (the map form); absent: text */
+  passthroughTypes?: CsvPassthroughType[];
   /** onSchemaChange: what happens when the job writes columns the existing table lacks (default fail) */
   sink: { schema: string; table: string; onSchemaChange?: 'fail' | 'append_new_columns' };
   batchSize: number;
@@ -62,3 +64,7 @@ export const provenanceColumns = ['run_id', 'logical_date', 'model_version', 'sc
 
 /** The view showing the newest succeeded run per logical date is named after the result table plus this. */
 export const latestViewSuffix = '_latest';
+
+/** SQL types a CSV passthrough column may declare (`passthrough: { day: date }`); sources/typed-text.ts parses each. */
+export const csvPassthroughTypes = ['text', 'date', 'timestamp', 'timestamptz', 'numeric', 'bigint', 'integer', 'smallint', 'double precision', 'real', 'boolean'] as const;
+export type CsvPassthroughType = (typeof csvPassthroughTypes)[number];

@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
 import { rawSpecSchema, type RawSpec } from './schema.js';
 import { formatPath, specIssueLines, yamlHint } from './spec-issues.js';
-import { provenanceColumns, type JobSpec } from './job-spec.js';
+import { provenanceColumns, type CsvPassthroughType, type JobSpec } from './job-spec.js';
 
 /** Load, validate and normalize a job spec. Throws one UsageError listing every problem, each with the file and key path. */
 /**
@@ -78,7 +78,12 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     else resultColumns.set(lower, where);
   };
   claim(raw.key, 'key');
-  raw.passthrough.forEach((c, i) => claim(c, `passthrough[${i}]`));
+  const passthrough = Array.isArray(raw.passthrough) ? raw.passthrough : Object.keys(raw.passthrough);
+  const passthroughTypes = Array.isArray(raw.passthrough) ? undefined : (Object.values(raw.passthrough) as CsvPassthroughType[]); // checked by the schema
+  passthrough.forEach((c, i) => claim(c, Array.isArray(raw.passthrough) ? `passthrough[${i}]` : `passthrough.${c}`));
+  // A query's columns have their types already: a cast in the query says it where SQL reads it.
+  if (passthroughTypes?.length && raw.source.postgres)
+    problems.push(`passthrough: a declared type (the map form) is for CSV sources; a Postgres source keeps the query's column types: list the columns (passthrough: [${passthrough.join(', ')}]) and cast in the query where needed (e.g. SELECT ${passthrough[0]}::${passthroughTypes[0]} AS ${passthrough[0]})`);
   for (const column of Object.keys(raw.outputs)) claim(column, `outputs.${column}`);
   if (problems.length) throw new UsageError(problems.map((p) => `${label}: ${p}`).join('\n'));
 
@@ -95,7 +100,8 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     keyType: raw.key_type,
     inputs: Object.entries(raw.inputs).map(([name, columns]) => ({ name, columns })),
     outputs: Object.entries(raw.outputs).map(([column, o]) => ({ column, output: o.output, index: o.index })),
-    passthrough: raw.passthrough,
+    passthrough,
+    ...(passthroughTypes && { passthroughTypes }),
     sink: { schema, table, onSchemaChange: raw.sink.on_schema_change },
     batchSize: raw.batch_size,
     chunkRows: raw.chunk_rows,

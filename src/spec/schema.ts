@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaults } from '../defaults.js';
 import { identifierBytes, maxIdentifierBytes, plainIdentifier, plainIdentifierRule } from '../sql/identifiers.js';
-import { latestViewSuffix } from './job-spec.js';
+import { csvPassthroughTypes, latestViewSuffix } from './job-spec.js';
 import { CronSchedule } from '../schedule/cron-schedule.js';
 
 /** A source column the spec reads (a CSV header or a query's column). */
@@ -87,7 +87,17 @@ export const rawSpecSchema = z.strictObject({
     )
     .refine((r) => Object.keys(r).length > 0, "needs at least one result column, e.g. outputs: { p_class_1: { output: probabilities, index: 1 } } (batchinfer inspect <model.onnx> lists the model's outputs)")
     .describe('result column -> model output'),
-  passthrough: z.array(columnName).default([]).describe('source columns copied to each result row as text'),
+  passthrough: z
+    .union(
+      [
+        z.array(columnName),
+        // a refined string, not an enum: its message reaches the user (an enum's failure ends the union with a bare "Invalid input")
+        z.record(columnName, z.string().refine((t) => (csvPassthroughTypes as readonly string[]).includes(t), `must be one of ${csvPassthroughTypes.join(', ')}`)),
+      ],
+      { error: 'must be a list of columns (e.g. [region, day]) or, for a CSV, a map of column: SQL type (e.g. { day: date, amount: numeric })' },
+    )
+    .default([])
+    .describe('source columns copied to each result row: a list (CSV: text; Postgres: the query\'s column types), or for a CSV a map column -> SQL type (date, numeric, ...)'),
   sink: z
     .strictObject({
       table: sinkTable.describe('result table, schema-qualified; created when missing, and written by this job only'),

@@ -64,7 +64,7 @@ describe('CLI errors', () => {
   it('validate on the demo spec exits 0', ws.track(async () => {
     const r = await runCli(['validate', 'jobs/wine.yaml', '--date', '2026-11-07'], { cwd: repoRoot, env: { DATABASE_URL: undefined }, timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^jobs\/wine\.yaml: ok \(job wine-quality, model [0-9a-f]{12}, 4 result columns -> scores\.wine\)\n$/);
+    expect(r.stdout).toMatch(/^jobs\/wine\.yaml: ok \(job wine-quality, model [0-9a-f]{12}, 4 result columns -> scores\.wine\)\n  sample: the first 178 rows: 178 scorable, 0 rejected; keys: integers\n(  .*\n)*$/);
     expect(r.stderr).toBe('');
   }));
 

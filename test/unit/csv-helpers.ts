@@ -77,7 +77,10 @@ export async function readChunk(src: CsvSource, chunk: ChunkRange, spec: JobSpec
         key: String(b.keys[r]),
         line: b.lines ? b.lines[r] : null,
         features: spec.inputs.map((inp, ii) => Array.from(b.features[ii].subarray(r * inp.columns.length, (r + 1) * inp.columns.length))),
-        passthrough: spec.passthrough.map((_, pi) => b.passthrough[pi][r]),
+        passthrough: spec.passthrough.map((_, pi) => {
+          const v = b.passthrough[pi][r];
+          return v === null || typeof v === 'string' ? v : v.toString('hex'); // a typed column's binary bytes
+        }),
       });
     }
     out.rejects.push(...b.rejects.map((x) => ({ ...x })));
