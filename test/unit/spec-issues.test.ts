@@ -67,7 +67,7 @@ const cases: [string, string, string][] = [
   ['an output as a name', spec({ outputs: 'outputs: { score: sum }' }), 'x.yaml: outputs.score: "sum" is text; write a mapping with the model output, and an index when the output holds several values per row, e.g. p_class_1: { output: probabilities, index: 1 }'],
   ['an output without output', spec({ outputs: 'outputs: { score: { index: 1 } }' }), 'x.yaml: outputs.score.output: missing; add the name of a model output, e.g. output: probabilities'],
   ['a negative index', spec({ outputs: 'outputs: { score: { output: sum, index: -1 } }' }), "x.yaml: outputs.score.index: -1 is too small; write a whole number >= 0: the position along the output's last axis, e.g. index: 1"],
-  ['passthrough as a scalar', spec({}, 'passthrough: region'), 'x.yaml: passthrough: "region" is text; write a list of source columns copied to each result row, e.g. passthrough: [region, day]'],
+  ['passthrough as a scalar', spec({}, 'passthrough: region'), 'x.yaml: passthrough: must be a list of columns (e.g. [region, day]) or, for a CSV, a map of column: SQL type (e.g. { day: date, amount: numeric })'],
   ['a column name SQL cannot take', spec({}, 'passthrough: [my-col]'), 'x.yaml: passthrough[0]: must be a plain SQL identifier (letters, digits, _; not starting with a digit), e.g. customer_id'],
   ['a number as the key', spec({ key: 'key: 5' }), 'x.yaml: key: 5 is a number; write the column that identifies a row (unique per run), e.g. key: id'],
   ['a bad job name', spec({}, 'name: "my job!"'), 'x.yaml: name: must be letters, digits, . _ - (starting with a letter or digit), e.g. name: wine-quality'],
