@@ -1,0 +1,155 @@
+import type { Tensor } from 'onnxruntime-node';
+import type { RowBatch } from '../sources/source.js';
+import { type ColumnProfile, type ProfileRole } from './column-profile.js';
+
+/** What a run profiles: its input columns (per model input, in tensor order) and numeric outputs, each with the run's bin edges. */
+export interface ProfilePlan {
+  /** per model input (spec order): its columns' edges, in tensor order */
+  inputs: { columns: string[]; edges: number[][] }[];
+  outputs: { column: string; output: string; index: number; edges: number[] }[];
+}
+
+/** Output element types profiled (strings are not). */
+export const numericOutputTypes = new Set(['float32', 'float64', 'int64', 'int32', 'int16', 'int8', 'uint8', 'uint16', 'uint32', 'bool']);
+
+/**
+ * One chunk's profile, filled batch by batch from the arrays scoring already holds (no copy, no
+ * object per row). Per column: shifted sums Σ(x-K), Σ(x-K)² (K: the middle of its edges, so the sums
+ * stay well-conditioned) give mean and m2 without a division per value; extremes, zeros, non-finite
+ * values and a histogram over the run's edges.
+ */
+export class ChunkProfiler {
+  private readonly n: number;
+  private readonly roles: ProfileRole[] = [];
+  private readonly names: string[] = [];
+  private readonly edges: number[][] = [];
+  private readonly shift: Float64Array;
+  private readonly e0: Float64Array;
+  private readonly inv: Float64Array;
+  private readonly nb: Int32Array;
+  private readonly off: Int32Array;
+  private readonly s1: Float64Array;
+  private readonly s2: Float64Array;
+  private readonly mn: Float64Array;
+  private readonly mx: Float64Array;
+  private readonly zeros: Float64Array;
+  private readonly bad: Float64Array;
+  private readonly seen: Float64Array;
+  private readonly hist: Float64Array;
+  /** first profiled column of each model input */
+  private readonly inputBase: number[] = [];
+  private readonly outputBase: number;
+
+  constructor(private readonly plan: ProfilePlan) {
+    for (const input of plan.inputs) {
+      this.inputBase.push(this.names.length);
+      input.columns.forEach((c, j) => this.add('input', c, input.edges[j]));
+    }
+    this.outputBase = this.names.length;
+    for (const o of plan.outputs) this.add('output', o.column, o.edges);
+    const n = (this.n = this.names.length);
+    [this.shift, this.e0, this.inv, this.s1, this.s2, this.zeros, this.bad, this.seen] = Array.from({ length: 8 }, () => new Float64Array(n));
+    this.mn = new Float64Array(n).fill(Infinity);
+    this.mx = new Float64Array(n).fill(-Infinity);
+    this.nb = new Int32Array(n);
+    this.off = new Int32Array(n);
+    let total = 0;
+    this.edges.forEach((e, g) => {
+      const nb = e.length - 1;
+      this.nb[g] = nb;
+      this.off[g] = total;
+      total += nb;
+      this.e0[g] = e[0];
+      this.inv[g] = nb / (e[nb] - e[0]);
+      this.shift[g] = (e[0] + e[nb]) / 2;
+    });
+    this.hist = new Float64Array(total);
+  }
+
+  private add(role: ProfileRole, name: string, edges: number[]): void {
+    this.roles.push(role);
+    this.names.push(name);
+    this.edges.push(edges);
+  }
+
+  /** Profile the batch's scorable rows: every input column, and the numeric outputs in `results`. */
+  addBatch(batch: RowBatch, results: Record<string, Tensor>): void {
+    const n = batch.n;
+    const { shift, e0, inv, nb, off, s1, s2, mn, mx, zeros, bad, hist } = this;
+    for (let i = 0; i < this.plan.inputs.length; i++) {
+      const f = batch.features[i];
+      const w = this.plan.inputs[i].columns.length;
+      const base = this.inputBase[i];
+      for (let j = 0; j < w; j++) this.seen[base + j] += n;
+      for (let r = 0, k = 0; r < n; r++) {
+        for (let j = 0; j < w; j++, k++) {
+          const x = f[k];
+          const g = base + j;
+          if (x - x !== 0) {
+            bad[g]++;
+            continue;
+          }
+          const d = x - shift[g];
+          s1[g] += d;
+          s2[g] += d * d;
+          if (x < mn[g]) mn[g] = x;
+          if (x > mx[g]) mx[g] = x;
+          if (x === 0) zeros[g]++;
+          const t = (x - e0[g]) * inv[g];
+          const m = nb[g];
+          hist[off[g] + (t >= m ? m - 1 : t < 1 ? 0 : t | 0)]++;
+        }
+      }
+    }
+    for (let o = 0; o < this.plan.outputs.length; o++) {
+      const spec = this.plan.outputs[o];
+      const t = results[spec.output];
+      if (!t) continue;
+      const data = t.data as ArrayLike<number | bigint | boolean>;
+      const stride = data.length / n;
+      const g = this.outputBase + o;
+      this.seen[g] += n;
+      const big = data instanceof BigInt64Array || data instanceof BigUint64Array;
+      for (let r = 0; r < n; r++) {
+        const v = data[r * stride + spec.index];
+        const x = big ? Number(v as bigint) : typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
+        if (x - x !== 0) {
+          bad[g]++;
+          continue;
+        }
+        const d = x - shift[g];
+        s1[g] += d;
+        s2[g] += d * d;
+        if (x < mn[g]) mn[g] = x;
+        if (x > mx[g]) mx[g] = x;
+        if (x === 0) zeros[g]++;
+        const q = (x - e0[g]) * inv[g];
+        const m = nb[g];
+        hist[off[g] + (q >= m ? m - 1 : q < 1 ? 0 : q | 0)]++;
+      }
+    }
+  }
+
+  /** The chunk's profile per column. */
+  profiles(): ColumnProfile[] {
+    return this.names.map((column, g) => {
+      const count = this.seen[g] - this.bad[g];
+      const counts = Array.from(this.hist.subarray(this.off[g], this.off[g] + this.nb[g]));
+      if (count === 0) return { role: this.roles[g], column, count: 0, nonFinite: this.bad[g], min: null, max: null, mean: null, m2: null, zeros: 0, edges: this.edges[g], counts };
+      const mean = this.s1[g] / count;
+      return {
+        role: this.roles[g],
+        column,
+        count,
+        nonFinite: this.bad[g],
+        min: this.mn[g],
+        max: this.mx[g],
+        mean: this.shift[g] + mean,
+        m2: Math.max(0, this.s2[g] - this.s1[g] * mean),
+        zeros: this.zeros[g],
+        edges: this.edges[g],
+        counts,
+      };
+    });
+  }
+}
