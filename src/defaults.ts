@@ -59,4 +59,8 @@ export const defaults = {
   backfillMaxActive: 2,
   /** backfill: a range longer than this many dates needs --yes */
   backfillConfirmDates: 1000,
+  /** monitoring.drift_warn: a PSI above this is a warning */
+  driftWarn: 0.1,
+  /** rows a run reads once, from its first chunk, to place its histogram edges when it has no reference */
+  profileSampleRows: 4096,
 };

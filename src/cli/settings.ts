@@ -64,6 +64,9 @@ export const envSchema = z.object({
       .regex(/^\d+$/, { error: (i) => `BATCHINFER_THREADS${shown(i.input)}: not a whole number; write ${threadsFix}, or unset it for one per core` })
       .transform(Number),
   ).describe('scoring threads of `run`; default: one per core; 0 = score on the main thread. The --threads flag wins.'),
+  BATCHINFER_PROFILE: variable(z.enum(['0', '1'], { error: (i) => `BATCHINFER_PROFILE${shown(i.input)}: write 0 (no profiles, no drift) or 1` }).transform((v) => v === '1')).describe(
+    "0: runs that `run` creates are not profiled (no profile, no drift check; as monitoring.profile: false); 1 or unset: the spec's monitoring.profile decides. For A/B measurements of profiling's cost.",
+  ),
   BATCHINFER_HOME: variable(z.string()).describe("folder of the embedded server's state (and data, where its user can reach it); default: .batchinfer in the current folder"),
   BATCHINFER_PG_PORT: variable(
     z

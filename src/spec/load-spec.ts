@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { rawSpecSchema, type RawSpec } from './schema.js';
-import { provenanceColumns, type JobSpec } from './job-spec.js';
+import { provenanceColumns, type JobSpec, type ReferenceSpec } from './job-spec.js';
 
 /** Load, validate and normalize a job spec. Throws one UsageError listing every problem, each with the file and key path. */
 /**
@@ -72,6 +72,7 @@ const knownKeys: Record<string, string[]> = {
   schedule: ['cron', 'timezone', 'logical_date', 'catchup', 'catchup_limit', 'overlap'],
   retention: ['keep_runs_per_date', 'keep_days'],
   retries: ['attempts', 'backoff_ms'],
+  monitoring: ['profile', 'reference', 'drift_warn', 'drift_fail', 'columns'],
   'source.csv': ['path'],
   'source.postgres': ['query', 'url'],
   'outputs.*': ['output', 'index'],
@@ -131,6 +132,13 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
   claim(raw.key, 'key');
   raw.passthrough.forEach((c, i) => claim(c, `passthrough[${i}]`));
   for (const column of Object.keys(raw.outputs)) claim(column, `outputs.${column}`);
+  const m = raw.monitoring;
+  if (m?.columns) {
+    const known = new Set([...Object.values(raw.inputs).flat(), ...Object.keys(raw.outputs)]);
+    m.columns.forEach((c, i) => {
+      if (!known.has(c)) problems.push(`monitoring.columns[${i}]: "${c}" is neither an input column nor an output column of this job`);
+    });
+  }
   if (problems.length) throw new UsageError(problems.map((p) => `${label}: ${p}`).join('\n'));
 
   const [schema, table] = raw.sink.table.split('.');
@@ -161,5 +169,19 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     },
     retries: raw.retries && { attempts: raw.retries.attempts, backoffMs: raw.retries.backoff_ms },
     retention: raw.retention && { keepRunsPerDate: raw.retention.keep_runs_per_date, keepDays: raw.retention.keep_days },
+    monitoring: m && {
+      profile: m.profile,
+      reference: referenceOf(m.reference, dir),
+      driftWarn: m.drift_warn,
+      driftFail: m.drift_fail,
+      columns: m.columns,
+    },
   };
+}
+
+function referenceOf(v: number | string, dir: string): ReferenceSpec {
+  if (typeof v === 'number') return { kind: 'run', runId: v };
+  if (/^\d+$/.test(v)) return { kind: 'run', runId: Number(v) };
+  if (v === 'previous') return { kind: 'previous' };
+  return { kind: 'csv', path: path.resolve(dir, v) };
 }

@@ -1,3 +1,4 @@
+import { exitCodeOf } from '../../runs/finish-run.js';
 import { UsageError } from '../../errors.js';
 import { connectPg } from '../../db/connect.js';
 import { loadRun } from '../../runs/ledger.js';
@@ -24,7 +25,7 @@ export async function retryCommand(id: string, flags: { json?: boolean; wait?: b
     const { followRun } = await import('../../queue/follow-run.js');
     const o = await followRun(db.url, runId, { resumed: true, signal: io.signal });
     print(io.stdout, flags.json ? JSON.stringify(o) : `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected${o.error ? `\nerror: ${o.error}` : ''}`);
-    return o.status === 'succeeded' ? 0 : 1;
+    return exitCodeOf(o);
   }
   // No queue: resume the run here, from the spec the ledger holds.
   const client = await connectPg(db.url, { purpose: 'retry' });
@@ -45,5 +46,5 @@ export async function retryCommand(id: string, flags: { json?: boolean; wait?: b
   const o = await runJob({ spec, logicalDate: run.logicalDate, trigger: run.trigger, databaseUrl: db.url, threads: resolveThreads(flags.threads, io), signal: io.signal });
   if (o.run_id !== runId) print(io.stderr, `batchinfer: run ${runId} could not be resumed (its model, spec or input changed); scored as run ${o.run_id}`);
   print(io.stdout, flags.json ? JSON.stringify(o) : `run ${o.run_id} ${o.status}: ${o.rows_read} rows read, ${o.rows_scored} scored, ${o.rows_rejected} rejected${o.error ? `\nerror: ${o.error}` : ''}`);
-  return o.status === 'succeeded' ? 0 : 1;
+  return exitCodeOf(o);
 }

@@ -1,0 +1,58 @@
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { ort } from '../model/session-cache.js';
+import type { OutputColumn } from '../model/signature.js';
+import type { ChunkRange, Source } from '../sources/source.js';
+import type { JobSpec } from '../spec/job-spec.js';
+import { ChunkProfiler, numericOutputTypes, type ProfilePlan } from './chunk-profiler.js';
+import { columnKey, type ColumnProfile, type ProfileRole } from './column-profile.js';
+
+/** The columns a run profiles: every input column, every numeric output. */
+export function profiledColumns(spec: JobSpec, outputs: OutputColumn[]): { role: ProfileRole; column: string }[] {
+  return [
+    ...spec.inputs.flatMap((i) => i.columns.map((column) => ({ role: 'input' as const, column }))),
+    ...profiledOutputs(outputs).map((o) => ({ role: 'output' as const, column: o.column })),
+  ];
+}
+
+export const profiledOutputs = (outputs: OutputColumn[]) => outputs.filter((o) => numericOutputTypes.has(o.type));
+
+/** A profile plan with each column's edges from `edgesOf` (role, column). */
+export function planWith(spec: JobSpec, outputs: OutputColumn[], edgesOf: (role: ProfileRole, column: string) => number[]): ProfilePlan {
+  return {
+    inputs: spec.inputs.map((i) => ({ columns: i.columns, edges: i.columns.map((c) => edgesOf('input', c)) })),
+    outputs: profiledOutputs(outputs).map((o) => ({ column: o.column, output: o.output, index: o.index ?? 0, edges: edgesOf('output', o.column) })),
+  };
+}
+
+/**
+ * Score rows of `chunks` (no writes) and profile them over `plan`'s edges, stopping after `maxRows`
+ * scorable rows: a sample of a run's first chunk, or a whole baseline file.
+ */
+export async function profileRows(
+  source: Source,
+  session: InferenceSession,
+  spec: JobSpec,
+  plan: ProfilePlan,
+  chunks: ChunkRange[],
+  opts: { maxRows?: number; signal?: AbortSignal; snapshot?: string } = {},
+): Promise<Map<string, ColumnProfile>> {
+  const profiler = new ChunkProfiler(plan);
+  const fetches = [...new Set(plan.outputs.map((o) => o.output))];
+  let rows = 0;
+  outer: for (const chunk of chunks) {
+    for await (const batch of source.read(chunk, { signal: opts.signal, snapshot: opts.snapshot })) {
+      if (batch.n === 0) continue;
+      const Tensor = ort().Tensor;
+      const feeds: Record<string, Tensor> = {};
+      spec.inputs.forEach((input, i) => {
+        const w = input.columns.length;
+        feeds[input.name] = new Tensor('float32', batch.features[i].subarray(0, batch.n * w), [batch.n, w]);
+      });
+      const results = fetches.length ? ((await session.run(feeds, fetches)) as Record<string, Tensor>) : {};
+      profiler.addBatch(batch, results);
+      rows += batch.n;
+      if (opts.maxRows !== undefined && rows >= opts.maxRows) break outer;
+    }
+  }
+  return new Map(profiler.profiles().map((p) => [columnKey(p.role, p.column), p]));
+}
