@@ -13,10 +13,11 @@ export interface DriftedColumn {
 
 /** What a run's profile says at its end (null/empty: no profile or no reference). */
 export interface DriftOutcome {
+  /** the largest PSI of any column compared with a reference */
   max_psi: number | null;
   drift_status: DriftStatus | null;
   warnings: string[];
-  /** monitored columns above drift_fail, worst first: the publish guard fails the run */
+  /** guarded columns above drift_fail, worst first: the publish guard fails the run */
   failing: DriftedColumn[];
 }
 
@@ -66,12 +67,17 @@ export async function finishProfile(client: pg.ClientBase, runId: number, spec: 
     );
   }
   const m = monitoringOf(spec);
-  const watched = m.columns ? new Set(m.columns) : undefined;
+  const listed = m.columns ? new Set(m.columns) : undefined;
+  // Warned about: the listed columns, default all. Guarded (drift_fail): the listed columns, default the
+  // inputs only: the guard refuses runs whose inputs drifted; outputs shift with them (or with a new
+  // model) and warn, unless listed.
+  const warns = (c: { column: string }) => !listed || listed.has(c.column);
+  const guards = (c: { role: ProfileRole; column: string }) => (listed ? listed.has(c.column) : c.role === 'input');
   const scored: DriftedColumn[] = [];
   const rows = skeleton.rows.map((s) => {
     const p = merged.get(`${s.role}:${s.column_name}`)!;
     const value = s.reference_counts ? psi(p.counts, s.reference_counts.map(Number)) : null;
-    if (value !== null && (!watched || watched.has(s.column_name))) scored.push({ role: s.role, column: s.column_name, psi: value });
+    if (value !== null) scored.push({ role: s.role, column: s.column_name, psi: value });
     return { role: s.role, column_name: s.column_name, count: p.count, non_finite: p.nonFinite, min: p.min, max: p.max, mean: p.mean, stddev: stddevOf(p), zeros: p.zeros, bin_counts: p.counts, psi: value };
   });
   await client.query(
@@ -82,8 +88,8 @@ export async function finishProfile(client: pg.ClientBase, runId: number, spec: 
   );
   if (scored.length === 0) return noDrift;
   scored.sort((a, b) => b.psi - a.psi);
-  const failing = m.driftFail === undefined ? [] : scored.filter((c) => c.psi > m.driftFail!);
-  const warned = scored.filter((c) => c.psi > m.driftWarn && !failing.includes(c));
+  const failing = m.driftFail === undefined ? [] : scored.filter((c) => guards(c) && c.psi > m.driftFail!);
+  const warned = scored.filter((c) => (warns(c) || guards(c)) && c.psi > m.driftWarn && !failing.includes(c));
   const warnings = warned.map((c) => `drift: ${describeColumn(c)} above drift_warn ${m.driftWarn}`);
   return { max_psi: scored[0].psi, drift_status: failing.length ? 'fail' : warned.length ? 'warn' : 'ok', warnings, failing };
 }

@@ -26,7 +26,7 @@ export interface RunOutcome {
   peak_rss_mb: number | null;
   /** result rows deleted by the job's retention after this run (only when the spec has retention) */
   pruned_rows?: number;
-  /** the largest PSI of the monitored columns against the run's reference (null: no reference or no profile) */
+  /** the largest PSI of the run's columns against its reference (null: no reference or no profile) */
   max_psi: number | null;
   /** ok, warn (above monitoring.drift_warn; the run still succeeded) or fail (above drift_fail: the publish guard failed it) */
   drift_status: DriftStatus | null;

@@ -127,7 +127,7 @@ export const rawSpecSchema = z.strictObject({
         .describe("what drift is measured against: previous (default: the job's last succeeded run with a profile), a run id, or a baseline .csv with the job's key and input columns"),
       drift_warn: z.number({ error: 'must be a number >= 0 (a PSI)' }).min(0).default(defaults.driftWarn).describe(`a column whose PSI is above this makes the run succeed with a warning (default ${defaults.driftWarn})`),
       drift_fail: z.number({ error: 'must be a number >= 0 (a PSI)' }).min(0).optional().describe('a column whose PSI is above this fails the run (the publish guard: its rows never reach _latest until `batchinfer accept`); default: none'),
-      columns: z.array(z.string().min(1)).min(1).optional().describe('the input and output columns whose drift warns and fails; default: all (every column is profiled and compared either way)'),
+      columns: z.array(z.string().min(1)).min(1).optional().describe('the input and output columns whose drift warns and fails; default: every column warns, input columns fail (outputs shift with their inputs); every column is profiled and compared either way'),
     })
     .refine((m) => m.drift_fail === undefined || m.drift_fail >= m.drift_warn, { message: 'drift_fail must be >= drift_warn', path: ['drift_fail'] })
     .optional()
