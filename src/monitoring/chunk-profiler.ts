@@ -35,10 +35,11 @@ export class ChunkProfiler {
   private readonly zeros: Float64Array;
   private readonly bad: Float64Array;
   private readonly seen: Float64Array;
-  private readonly hist: Float64Array;
+  private readonly hist: Int32Array;
   /** first profiled column of each model input */
   private readonly inputBase: number[] = [];
   private readonly outputBase: number;
+  private scratch = new Float64Array(0);
 
   constructor(private readonly plan: ProfilePlan) {
     for (const input of plan.inputs) {
@@ -63,7 +64,7 @@ export class ChunkProfiler {
       this.inv[g] = nb / (e[nb] - e[0]);
       this.shift[g] = (e[0] + e[nb]) / 2;
     });
-    this.hist = new Float64Array(total);
+    this.hist = new Int32Array(total);
   }
 
   private add(role: ProfileRole, name: string, edges: number[]): void {
@@ -75,31 +76,9 @@ export class ChunkProfiler {
   /** Profile the batch's scorable rows: every input column, and the numeric outputs in `results`. */
   addBatch(batch: RowBatch, results: Record<string, Tensor>): void {
     const n = batch.n;
-    const { shift, e0, inv, nb, off, s1, s2, mn, mx, zeros, bad, hist } = this;
     for (let i = 0; i < this.plan.inputs.length; i++) {
-      const f = batch.features[i];
       const w = this.plan.inputs[i].columns.length;
-      const base = this.inputBase[i];
-      for (let j = 0; j < w; j++) this.seen[base + j] += n;
-      for (let r = 0, k = 0; r < n; r++) {
-        for (let j = 0; j < w; j++, k++) {
-          const x = f[k];
-          const g = base + j;
-          if (x - x !== 0) {
-            bad[g]++;
-            continue;
-          }
-          const d = x - shift[g];
-          s1[g] += d;
-          s2[g] += d * d;
-          if (x < mn[g]) mn[g] = x;
-          if (x > mx[g]) mx[g] = x;
-          if (x === 0) zeros[g]++;
-          const t = (x - e0[g]) * inv[g];
-          const m = nb[g];
-          hist[off[g] + (t >= m ? m - 1 : t < 1 ? 0 : t | 0)]++;
-        }
-      }
+      for (let j = 0; j < w; j++) this.column(this.inputBase[i] + j, batch.features[i], j, w, n * w);
     }
     for (let o = 0; o < this.plan.outputs.length; o++) {
       const spec = this.plan.outputs[o];
@@ -107,27 +86,105 @@ export class ChunkProfiler {
       if (!t) continue;
       const data = t.data as ArrayLike<number | bigint | boolean>;
       const stride = data.length / n;
-      const g = this.outputBase + o;
-      this.seen[g] += n;
-      const big = data instanceof BigInt64Array || data instanceof BigUint64Array;
-      for (let r = 0; r < n; r++) {
-        const v = data[r * stride + spec.index];
-        const x = big ? Number(v as bigint) : typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
-        if (x - x !== 0) {
-          bad[g]++;
-          continue;
-        }
-        const d = x - shift[g];
-        s1[g] += d;
-        s2[g] += d * d;
-        if (x < mn[g]) mn[g] = x;
-        if (x > mx[g]) mx[g] = x;
-        if (x === 0) zeros[g]++;
-        const q = (x - e0[g]) * inv[g];
-        const m = nb[g];
-        hist[off[g] + (q >= m ? m - 1 : q < 1 ? 0 : q | 0)]++;
+      if (data instanceof Float32Array) this.column(this.outputBase + o, data, spec.index, stride, n * stride);
+      else {
+        // Other element types (float64, int64, int32, bool): this output's values, as doubles.
+        const scratch = (this.scratch = this.scratch.length >= n ? this.scratch : new Float64Array(n));
+        for (let r = 0; r < n; r++) scratch[r] = Number(data[r * stride + spec.index]);
+        this.column64(this.outputBase + o, scratch, 0, 1, n);
       }
     }
+  }
+
+  /**
+   * One column of a batch: values v[start], v[start + step], ... below end. Column by column, so the
+   * column's sums, extremes and bin geometry stay in registers; only its histogram is memory.
+   */
+  private column(g: number, v: Float32Array, start: number, step: number, end: number): void {
+    const hist = this.hist;
+    const sh = this.shift[g];
+    const lo = this.e0[g];
+    const iv = this.inv[g];
+    const top = this.nb[g] - 1;
+    const o = this.off[g];
+    let a1 = 0;
+    let a2 = 0;
+    let mn = this.mn[g];
+    let mx = this.mx[g];
+    let zeros = 0;
+    let bad = 0;
+    for (let k = start; k < end; k += step) {
+      const x = v[k];
+      if (x - x !== 0) {
+        bad++; // NaN, ±Infinity
+        continue;
+      }
+      const d = x - sh;
+      a1 += d;
+      a2 += d * d;
+      if (x < mn) mn = x;
+      if (x > mx) mx = x;
+      if (x === 0) zeros++;
+      // The bin, clamped to the first or last: bounded before the int conversion (|0 wraps beyond 2^31),
+      // then clamped with integer masks (Math.min/max on doubles cost more than the rest of the loop).
+      const t = (x - lo) * iv;
+      let b = (t > 1e9 ? 1e9 : t < -1e9 ? -1e9 : t) | 0;
+      b &= ~(b >> 31);
+      b -= top;
+      b = (b & (b >> 31)) + top;
+      hist[o + b]++;
+    }
+    this.s1[g] += a1;
+    this.s2[g] += a2;
+    this.mn[g] = mn;
+    this.mx[g] = mx;
+    this.zeros[g] += zeros;
+    this.bad[g] += bad;
+    this.seen[g] += (end - start + step - 1) / step | 0;
+  }
+
+  /** column() over doubles: a copy, so each stays monomorphic (one element type per loop) in the hot path. */
+  private column64(g: number, v: Float64Array, start: number, step: number, end: number): void {
+    const hist = this.hist;
+    const sh = this.shift[g];
+    const lo = this.e0[g];
+    const iv = this.inv[g];
+    const top = this.nb[g] - 1;
+    const o = this.off[g];
+    let a1 = 0;
+    let a2 = 0;
+    let mn = this.mn[g];
+    let mx = this.mx[g];
+    let zeros = 0;
+    let bad = 0;
+    for (let k = start; k < end; k += step) {
+      const x = v[k];
+      if (x - x !== 0) {
+        bad++; // NaN, ±Infinity
+        continue;
+      }
+      const d = x - sh;
+      a1 += d;
+      a2 += d * d;
+      if (x < mn) mn = x;
+      if (x > mx) mx = x;
+      if (x === 0) zeros++;
+      // The bin, clamped to the first or last: bounded before the int conversion (|0 wraps beyond 2^31),
+      // then clamped with integer masks (Math.min/max on doubles cost more than the rest of the loop).
+      const t = (x - lo) * iv;
+      let b = (t > 1e9 ? 1e9 : t < -1e9 ? -1e9 : t) | 0;
+      b &= ~(b >> 31);
+      b -= top;
+      b = (b & (b >> 31)) + top;
+      hist[o + b]++;
+    }
+    this.s1[g] += a1;
+    this.s2[g] += a2;
+    this.mn[g] = mn;
+    this.mx[g] = mx;
+    this.zeros[g] += zeros;
+    this.bad[g] += bad;
+    this.seen[g] += (end - start + step - 1) / step | 0;
   }
 
   /** The chunk's profile per column. */
