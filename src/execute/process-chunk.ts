@@ -53,6 +53,7 @@ class KeyConflict extends Error {}
 export async function processChunk(ctx: ChunkContext, chunkNo: number, onRows?: (rows: number) => void, signal?: AbortSignal): Promise<ChunkOutcome> {
   const chunk = await loadChunk(ctx.client, ctx.run.runId, chunkNo);
   const plan = await profilePlanOf(ctx, chunk, signal);
+  trace(`chunk ${chunkNo}: profile plan`);
   await ctx.client.query(`UPDATE batchinfer.chunks SET attempts = attempts + 1, worker = $3, started_at = now(), status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END, error = NULL WHERE run_id = $1 AND chunk = $2 AND status <> 'done'`, [ctx.run.runId, chunkNo, ctx.workerName]);
   for (let attempt = 1; ; attempt++) {
     try {

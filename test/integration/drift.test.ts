@@ -29,7 +29,7 @@ function writeCsv(file: string, change: (col: string, v: number) => number = (_c
   fs.writeFileSync(path.join(ws.tmp.dir, file), [wine[0], ...rows].join('\n') + '\n');
 }
 
-function spec(file: string, data: string): string {
+function spec(file: string, data: string, monitoring: Record<string, unknown> = { drift_warn: 0.1, drift_fail: 0.25 }): string {
   return writeSpec(ws.tmp.dir, file, {
     name: JOB,
     model: { path: path.join(repoRoot, 'models/wine/model.onnx') },
@@ -42,7 +42,7 @@ function spec(file: string, data: string): string {
     chunk_rows: 50,
     batch_size: 64,
     retention: { keep_days: 100_000 },
-    monitoring: { drift_warn: 0.1, drift_fail: 0.25 },
+    monitoring,
   });
 }
 
@@ -164,5 +164,22 @@ describe('profiles, drift and the publish guard', () => {
     const again = await runCli(['accept', String(unchanged)], { cwd: ws.tmp.dir, env: { DATABASE_URL: ws.db.url } });
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('only a run the drift guard failed can be accepted');
+  }));
+
+  it('a baseline CSV as the reference (edges over its whole range), or a run id: unchanged data compares equal; a reference run without a profile is refused', ws.track(async () => {
+    const base = await run(spec('baseline.yaml', 'unchanged.csv', { reference: 'reference.csv', drift_fail: 0.25 }), '2026-10-03', ['--threads', '0']);
+    expect(base.code, base.stderr).toBe(0);
+    expect(base.out).toMatchObject({ status: 'succeeded', drift_status: 'ok', max_psi: 0 });
+    const [b] = await query<{ reference: string; reference_run_id: string | null; n: number; lo: number }>(
+      ws.db.url,
+      `SELECT reference, reference_run_id, count(*)::int AS n, min(bin_edges[2]) FILTER (WHERE column_name = 'proline') AS lo FROM batchinfer.run_profiles WHERE run_id = $1 GROUP BY 1, 2`,
+      [base.out.run_id],
+    );
+    expect(b).toEqual({ reference: 'reference.csv', reference_run_id: null, n: 17, lo: Math.fround(278) }); // proline's true minimum: the whole baseline, not a sample
+    const byId = await run(spec('by-id.yaml', 'unchanged.csv', { reference: reference }), '2026-10-04', ['--threads', '0']);
+    expect(byId.out).toMatchObject({ status: 'succeeded', drift_status: 'ok', max_psi: 0 });
+    const missing = await run(spec('missing.yaml', 'unchanged.csv', { reference: 999_999 }), '2026-10-05', ['--threads', '0']);
+    expect(missing.code).toBe(1);
+    expect(missing.out.error).toContain('monitoring.reference: run 999999 has no profile');
   }));
 });

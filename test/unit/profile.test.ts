@@ -58,17 +58,19 @@ describe('column profiles', () => {
     expect(one[0].counts.reduce((s, x) => s + x, 0)).toBe(200);
   });
 
-  it('bins out-of-range values into the first and last bins, and counts NaN and Infinity apart', () => {
+  it('bins out-of-range values into the first and last bins; an output\'s NaN and Infinity are counted apart', () => {
     const p = new ChunkProfiler(plan);
-    const { b, results } = batch([[-100, 0], [1e30, 0], [NaN, 0], [Infinity, 0], [5, 0]]);
+    const { b, results } = batch([[-100, 0], [1e30, 0], [-1e30, 0], [5, 0]]);
+    (results.y.data as Float32Array).set([NaN, Infinity], 2);
     p.addBatch(b, results);
-    const [a] = p.profiles();
-    expect(a.count).toBe(3);
-    expect(a.nonFinite).toBe(2);
-    expect(a.counts[0]).toBe(1);
+    const [a, , y] = p.profiles();
+    expect(a.count).toBe(4);
+    expect(a.counts[0]).toBe(2);
     expect(a.counts[a.counts.length - 1]).toBe(1);
-    expect(a.counts.reduce((s, x) => s + x, 0)).toBe(3);
-    expect([a.min, a.max]).toEqual([-100, Math.fround(1e30)]);
+    expect(a.counts.reduce((s, x) => s + x, 0)).toBe(4);
+    expect([a.min, a.max]).toEqual([Math.fround(-1e30), Math.fround(1e30)]);
+    expect([y.count, y.nonFinite]).toEqual([2, 2]);
+    expect(y.counts.reduce((s, x) => s + x, 0)).toBe(2);
   });
 
   it('sample edges: 20 equal bins over the sample range plus under- and overflow bins; a constant sample gets a range', () => {
