@@ -61,7 +61,7 @@ const { ChunkProfiler } = await import(path.join(root, 'dist/monitoring/chunk-pr
 const { sampleEdges } = await import(path.join(root, 'dist/monitoring/column-profile.js'));
 function profilerAlone() {
   const B = 1024;
-  const plan = { inputs: [{ columns: feats, edges: feats.map(() => sampleEdges(-3, 3)) }], outputs: [{ column: 'p1', output: 'probabilities', index: 1, edges: sampleEdges(0, 1) }, { column: 'label', output: 'label', index: 0, edges: sampleEdges(0, 1) }] };
+  const plan = { inputs: [{ columns: feats, edges: feats.map(() => sampleEdges(-4, 4)) }], outputs: [{ column: 'p1', output: 'probabilities', index: 1, edges: sampleEdges(0, 1) }, { column: 'label', output: 'label', index: 0, edges: sampleEdges(0, 1) }] };
   const f = new Float32Array(B * F).map(() => Math.random() * 8 - 4);
   const batch = { n: B, features: [f], keys: [], passthrough: [], rejects: [], lines: null };
   const results = { probabilities: { data: new Float32Array(B * 2).map(() => Math.random()) }, label: { data: new BigInt64Array(B).map((_, i) => BigInt(i & 1)) } };

@@ -1,4 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadSpec } from '../../src/spec/load-spec.js';
+import { monitoringOf } from '../../src/spec/job-spec.js';
 import type { Tensor } from 'onnxruntime-node';
 import { ChunkProfiler, type ProfilePlan } from '../../src/monitoring/chunk-profiler.js';
 import { emptyProfile, mergeProfiles, psi, sampleEdges, stddevOf, type ColumnProfile } from '../../src/monitoring/column-profile.js';
@@ -104,5 +109,43 @@ describe('population stability index', () => {
     expect(Number.isFinite(w)).toBe(true);
     expect(psi([0, 0], [1, 1])).toBeNull();
     expect(psi([1, 1], [0, 0])).toBeNull();
+  });
+});
+
+describe('the monitoring spec', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batchinfer-monitoring-spec-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const BASE = 'model: { path: m.onnx }\nsource: { csv: { path: d.csv } }\nkey: id\ninputs: { x: [a, b] }\noutputs: { score: { output: y } }\nsink: { table: scores.t }\n';
+  const load = (monitoring: string) => {
+    fs.writeFileSync(path.join(dir, 'job.yaml'), BASE + monitoring);
+    return loadSpec('job.yaml', dir);
+  };
+  const problems = (monitoring: string) => {
+    try {
+      load(monitoring);
+    } catch (err) {
+      return (err as Error).message.split('\n');
+    }
+    throw new Error('expected a spec error');
+  };
+
+  it('defaults: reference previous, warn at 0.1, no fail, profiling on', () => {
+    expect(monitoringOf(load(''))).toEqual({ profile: true, reference: { kind: 'previous' }, driftWarn: 0.1 });
+    expect(load('monitoring: {}\n').monitoring).toMatchObject({ profile: true, reference: { kind: 'previous' }, driftWarn: 0.1, driftFail: undefined });
+  });
+
+  it('reference: a run id, or a CSV relative to the spec file', () => {
+    expect(load('monitoring: { reference: 12, drift_fail: 0.3 }\n').monitoring).toMatchObject({ reference: { kind: 'run', runId: 12 }, driftFail: 0.3 });
+    expect(load('monitoring: { reference: "12" }\n').monitoring?.reference).toEqual({ kind: 'run', runId: 12 });
+    expect(load('monitoring: { reference: data/base.csv }\n').monitoring?.reference).toEqual({ kind: 'csv', path: path.join(dir, 'data/base.csv') });
+  });
+
+  it('every problem named with its key', () => {
+    expect(problems('monitoring: { reference: yesterday, drift_warn: 0.3, drift_fail: 0.2, profil: true }\n')).toEqual([
+      "job.yaml: monitoring.reference: must be previous (the job's last succeeded run), a run id, or a .csv file of reference rows (relative to the spec file)",
+      'job.yaml: monitoring.profil: unknown key (did you mean "profile"?); remove it or fix its spelling',
+      'job.yaml: monitoring.drift_fail: drift_fail must be >= drift_warn',
+    ]);
+    expect(problems('monitoring: { columns: [a, nope] }\n')).toEqual(['job.yaml: monitoring.columns[1]: "nope" is neither an input column nor an output column of this job']);
   });
 });
