@@ -49,10 +49,14 @@ async function emptyTable() {
 
 async function run(profile) {
   await emptyTable();
-  const r = spawnSync(process.execPath, [bin, 'run', specFile, '--json', '--fresh', '--date', '2026-01-01'], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: dbUrl, BATCHINFER_PROFILE: profile ? '1' : '0' } });
+  // CPU seconds of the batchinfer process (all its threads) by /usr/bin/time: steadier than wall time on a busy machine.
+  const args = [bin, 'run', specFile, '--json', '--fresh', '--date', '2026-01-01'];
+  const timed = fs.existsSync('/usr/bin/time');
+  const r = spawnSync(timed ? '/usr/bin/time' : process.execPath, timed ? ['-f', 'cpu_s %U %S', process.execPath, ...args] : args, { encoding: 'utf8', env: { ...process.env, DATABASE_URL: dbUrl, BATCHINFER_PROFILE: profile ? '1' : '0' } });
   if (r.status !== 0) throw new Error(`run exited ${r.status}: ${r.stderr}`);
   const o = JSON.parse(r.stdout);
-  return { rows_per_s: Math.round(o.rows_read / o.duration_s), sec: o.duration_s, peak_rss_mb: o.peak_rss_mb, drift_status: o.drift_status };
+  const cpu = /cpu_s ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { rows_per_s: Math.round(o.rows_read / o.duration_s), sec: o.duration_s, peak_rss_mb: o.peak_rss_mb, drift_status: o.drift_status, cpu_s: cpu ? Number(cpu[1]) + Number(cpu[2]) : null };
 }
 
 // The profiler alone, in this process: CPU per row over the same shape of batches (30 features, 2 outputs),
@@ -92,20 +96,24 @@ for (let i = 0; i < REPEAT; i++) {
   // Alternate which goes first, so drift on a shared machine hits both alike.
   const [a, b] = i % 2 === 0 ? [await run(false), await run(true)] : (([y, x]) => [x, y])([await run(true), await run(false)]);
   rounds.push({ off: a, on: b, ratio: b.rows_per_s / a.rows_per_s });
-  log(`round ${i + 1}/${REPEAT}: off ${a.rows_per_s} rows/s (${a.peak_rss_mb} MB), on ${b.rows_per_s} rows/s (${b.peak_rss_mb} MB, drift ${b.drift_status}): ${(b.rows_per_s / a.rows_per_s).toFixed(3)}`);
+  log(`round ${i + 1}/${REPEAT}: off ${a.rows_per_s} rows/s (${a.peak_rss_mb} MB, ${a.cpu_s} s CPU), on ${b.rows_per_s} rows/s (${b.peak_rss_mb} MB, ${b.cpu_s} s CPU, drift ${b.drift_status}): ${(b.rows_per_s / a.rows_per_s).toFixed(3)}`);
 }
+const medianOf = (xs) => (xs.includes(null) ? null : [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]);
 const ratios = rounds.map((r) => r.ratio).sort((x, y) => x - y);
 const median = ratios[Math.floor(ratios.length / 2)];
 const bestOff = Math.max(...rounds.map((r) => r.off.rows_per_s));
 const bestOn = Math.max(...rounds.map((r) => r.on.rows_per_s));
 const out = {
   rows: ROWS,
-  rounds: rounds.map((r) => ({ off: r.off.rows_per_s, on: r.on.rows_per_s, ratio: Math.round(r.ratio * 1000) / 1000, rss_off_mb: r.off.peak_rss_mb, rss_on_mb: r.on.peak_rss_mb })),
+  rounds: rounds.map((r) => ({ off: r.off.rows_per_s, on: r.on.rows_per_s, ratio: Math.round(r.ratio * 1000) / 1000, rss_off_mb: r.off.peak_rss_mb, rss_on_mb: r.on.peak_rss_mb, cpu_off_s: r.off.cpu_s, cpu_on_s: r.on.cpu_s })),
   median_ratio: Math.round(median * 1000) / 1000,
   best_off: bestOff,
   best_on: bestOn,
   best_ratio: Math.round((bestOn / bestOff) * 1000) / 1000,
   cost_pct: Math.round((1 - median) * 1000) / 10,
+  // batchinfer process CPU (the scoring threads; not the PostgreSQL server's), median of each side
+  cpu_off_s: medianOf(rounds.map((r) => r.off.cpu_s)),
+  cpu_on_s: medianOf(rounds.map((r) => r.on.cpu_s)),
   ...alone,
 };
 console.log(JSON.stringify(out, null, 2));

@@ -13,6 +13,7 @@ import { FinalError, SourceError, errorMessage, sqlState } from '../errors.js';
 import { trace } from '../trace.js';
 import { ChunkProfiler, type ProfilePlan } from '../monitoring/chunk-profiler.js';
 import type { ColumnProfile } from '../monitoring/column-profile.js';
+import { monitoringOf } from '../spec/job-spec.js';
 import { runProfilePlan } from '../monitoring/run-profile-plan.js';
 
 export interface ChunkOutcome {
@@ -76,6 +77,9 @@ async function attemptChunk(
   const { client, run, session, outputs } = ctx;
   // The chunk's profile, from the arrays scoring already holds; written with its rows, so a retried chunk counts once.
   const profiler = plan && new ChunkProfiler(plan);
+  // One batch in profileEvery (counted from the chunk's first, so a retry profiles the same rows).
+  const profileEvery = monitoringOf(run.spec).profileEvery;
+  let batchNo = 0;
   const spec = run.spec;
   let copy: ReturnType<typeof copyFrom> | undefined;
   // Chunk commits don't wait for the WAL flush: a chunk lost in a server crash loses its rows and its
@@ -122,7 +126,7 @@ async function attemptChunk(
         const results = (await session.run(feeds(ctx, batch), fetches)) as Record<string, Tensor>;
         const nan = nanRows(outputs, results, batch.n);
         encodeRows(writer, batch, spec.keyType, outputs, results, provenance, nan?.skip);
-        profiler?.addBatch(batch, results);
+        if (profiler && batchNo++ % profileEvery === 0) profiler.addBatch(batch, results);
         // Fewer, larger socket writes: each write is a syscall and a CopyData message.
         if (writer.pos >= COPY_WRITE_BYTES) await write(writer.take());
         rowsScored += batch.n;

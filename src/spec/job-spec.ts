@@ -63,6 +63,8 @@ export type ReferenceSpec = { kind: 'previous' } | { kind: 'run'; runId: number 
 
 export interface MonitoringSpec {
   profile: boolean;
+  /** profile one batch in this many (1: every row) */
+  profileEvery: number;
   reference: ReferenceSpec;
   driftWarn: number;
   /** undefined: drift never fails a run */
@@ -73,7 +75,7 @@ export interface MonitoringSpec {
 
 /** A spec's monitoring settings, defaults filled in (runs stored before monitoring existed have none). */
 export function monitoringOf(spec: JobSpec): MonitoringSpec {
-  return spec.monitoring ?? { profile: true, reference: { kind: 'previous' }, driftWarn: defaults.driftWarn };
+  return { profile: true, profileEvery: defaults.profileEvery, reference: { kind: 'previous' }, driftWarn: defaults.driftWarn, ...spec.monitoring };
 }
 
 /** Columns batchinfer adds to every result row; a spec can't use these names. */

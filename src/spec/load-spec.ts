@@ -72,7 +72,7 @@ const knownKeys: Record<string, string[]> = {
   schedule: ['cron', 'timezone', 'logical_date', 'catchup', 'catchup_limit', 'overlap'],
   retention: ['keep_runs_per_date', 'keep_days'],
   retries: ['attempts', 'backoff_ms'],
-  monitoring: ['profile', 'reference', 'drift_warn', 'drift_fail', 'columns'],
+  monitoring: ['profile', 'profile_every', 'reference', 'drift_warn', 'drift_fail', 'columns'],
   'source.csv': ['path'],
   'source.postgres': ['query', 'url'],
   'outputs.*': ['output', 'index'],
@@ -171,6 +171,7 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     retention: raw.retention && { keepRunsPerDate: raw.retention.keep_runs_per_date, keepDays: raw.retention.keep_days },
     monitoring: m && {
       profile: m.profile,
+      profileEvery: m.profile_every,
       reference: referenceOf(m.reference, dir),
       driftWarn: m.drift_warn,
       driftFail: m.drift_fail,

@@ -117,6 +117,12 @@ export const rawSpecSchema = z.strictObject({
   monitoring: z
     .strictObject({
       profile: z.boolean({ error: 'must be true or false' }).default(true).describe('profile every input and numeric output column while scoring (count, min, max, mean, stddev, zeros, histogram); default true'),
+      profile_every: z
+        .number({ error: 'must be a whole number >= 1' })
+        .int('must be a whole number >= 1')
+        .min(1, 'must be a whole number >= 1')
+        .default(defaults.profileEvery)
+        .describe(`profile one batch of rows in this many, counted from each chunk's first (a systematic sample); 1 profiles every row; default ${defaults.profileEvery}`),
       reference: z
         .union([z.number(), z.string()])
         .default('previous')

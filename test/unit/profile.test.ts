@@ -130,7 +130,7 @@ describe('the monitoring spec', () => {
   };
 
   it('defaults: reference previous, warn at 0.1, no fail, profiling on', () => {
-    expect(monitoringOf(load(''))).toEqual({ profile: true, reference: { kind: 'previous' }, driftWarn: 0.1 });
+    expect(monitoringOf(load(''))).toEqual({ profile: true, profileEvery: 2, reference: { kind: 'previous' }, driftWarn: 0.1 });
     expect(load('monitoring: {}\n').monitoring).toMatchObject({ profile: true, reference: { kind: 'previous' }, driftWarn: 0.1, driftFail: undefined });
   });
 
