@@ -25,8 +25,8 @@ export function planWith(spec: JobSpec, outputs: OutputColumn[], edgesOf: (role:
 }
 
 /**
- * Score rows of `chunks` (no writes) and profile them over `plan`'s edges, stopping after `maxRows`
- * scorable rows: a sample of a run's first chunk, or a whole baseline file.
+ * Score rows of `chunks` (no writes) and profile them over `plan`'s edges, at most `maxRowsPerChunk`
+ * scorable rows of each: a sample of a run's chunks, or a whole baseline file.
  */
 export async function profileRows(
   source: Source,
@@ -34,12 +34,12 @@ export async function profileRows(
   spec: JobSpec,
   plan: ProfilePlan,
   chunks: ChunkRange[],
-  opts: { maxRows?: number; signal?: AbortSignal; snapshot?: string } = {},
+  opts: { /** scorable rows read at most from each chunk */ maxRowsPerChunk?: number; signal?: AbortSignal; snapshot?: string } = {},
 ): Promise<Map<string, ColumnProfile>> {
   const profiler = new ChunkProfiler(plan);
   const fetches = [...new Set(plan.outputs.map((o) => o.output))];
-  let rows = 0;
-  outer: for (const chunk of chunks) {
+  for (const chunk of chunks) {
+    let rows = 0;
     for await (const batch of source.read(chunk, { signal: opts.signal, snapshot: opts.snapshot })) {
       if (batch.n === 0) continue;
       const Tensor = ort().Tensor;
@@ -51,7 +51,7 @@ export async function profileRows(
       const results = fetches.length ? ((await session.run(feeds, fetches)) as Record<string, Tensor>) : {};
       profiler.addBatch(batch, results);
       rows += batch.n;
-      if (opts.maxRows !== undefined && rows >= opts.maxRows) break outer;
+      if (opts.maxRowsPerChunk !== undefined && rows >= opts.maxRowsPerChunk) break;
     }
   }
   return new Map(profiler.profiles().map((p) => [columnKey(p.role, p.column), p]));

@@ -37,10 +37,10 @@ interface RefColumn {
  * chunk of a run to get here decides them and records them in batchinfer.run_profiles (one row per
  * column, counts zero until the run ends), with the reference they come from: the reference's own
  * edges (so its histogram and the run's compare bin for bin), or, for a column the reference lacks,
- * SAMPLE_BINS equal bins over the range of a sample (the first defaults.profileSampleRows rows of
- * this chunk, scored once more) plus an underflow and an overflow bin. Chunks deciding at once: the
- * first insert wins (ON CONFLICT DO NOTHING) and everyone reads the rows back. Undefined when the
- * spec turns profiling off.
+ * SAMPLE_BINS equal bins over the range of a sample (defaults.profileSampleRows rows in all, the first
+ * rows of up to 8 chunks planned so far, scored once more) plus an underflow and an overflow bin.
+ * Chunks deciding at once: the first insert wins (ON CONFLICT DO NOTHING) and everyone reads the rows
+ * back. Undefined when the spec turns profiling off.
  */
 export async function runProfilePlan(d: PlanDeps): Promise<ProfilePlan | undefined> {
   const spec = d.run.spec;
@@ -58,6 +58,21 @@ export async function runProfilePlan(d: PlanDeps): Promise<ProfilePlan | undefin
   });
 }
 
+/** Chunks a sample is read from. */
+const SAMPLE_CHUNKS = 8;
+
+/** Up to SAMPLE_CHUNKS of the run's chunks planned so far, evenly spread, this chunk among them. */
+async function sampleChunks(d: PlanDeps): Promise<ChunkRange[]> {
+  const { rows } = await d.client.query<{ chunk: number; range: Record<string, unknown>; planned_rows: string | null }>(
+    `SELECT chunk, range, planned_rows FROM batchinfer.chunks WHERE run_id = $1 ORDER BY chunk`,
+    [d.run.runId],
+  );
+  const all = rows.map((r) => ({ chunk: r.chunk, range: r.range, plannedRows: r.planned_rows === null ? undefined : Number(r.planned_rows) }));
+  if (all.length <= SAMPLE_CHUNKS) return all.some((c) => c.chunk === d.chunk.chunk) ? all : [d.chunk, ...all.slice(0, SAMPLE_CHUNKS - 1)];
+  const picked = Array.from({ length: SAMPLE_CHUNKS - 1 }, (_, i) => all[Math.floor((i * all.length) / (SAMPLE_CHUNKS - 1))]).filter((c) => c.chunk !== d.chunk.chunk);
+  return [d.chunk, ...picked];
+}
+
 async function storedEdges(client: pg.ClientBase, runId: number): Promise<Map<string, number[]>> {
   const { rows } = await client.query<{ role: ProfileRole; column_name: string; bin_edges: number[] }>(`SELECT role, column_name, bin_edges FROM batchinfer.run_profiles WHERE run_id = $1`, [runId]);
   return new Map(rows.map((r) => [columnKey(r.role, r.column_name), r.bin_edges.map(Number)]));
@@ -68,9 +83,15 @@ async function decide(d: PlanDeps, columns: { role: ProfileRole; column: string 
   const missing = columns.filter((c) => !ref.columns.has(columnKey(c.role, c.column)));
   let sampled = new Map<string, ColumnProfile>();
   if (missing.length) {
-    // Only the range matters here: any edges do.
+    // Only the range matters here: any edges do. The first rows of up to SAMPLE_CHUNKS chunks planned so
+    // far, spread over them (a file sorted by some column shows more of its range than in one chunk).
     const plan = planWith(d.run.spec, d.outputs, () => [0, 1]);
-    sampled = await profileRows(d.source, d.session, d.run.spec, plan, [d.chunk], { maxRows: defaults.profileSampleRows, signal: d.signal, snapshot: d.run.sourceSnapshot ?? undefined });
+    const chunks = await sampleChunks(d);
+    sampled = await profileRows(d.source, d.session, d.run.spec, plan, chunks, {
+      maxRowsPerChunk: Math.ceil(defaults.profileSampleRows / chunks.length),
+      signal: d.signal,
+      snapshot: d.run.sourceSnapshot ?? undefined,
+    });
   }
   const rows = columns.map((c) => {
     const key = columnKey(c.role, c.column);
