@@ -64,4 +64,10 @@ export const defaults = {
   uiHost: '127.0.0.1',
   /** batchinfer ui: connections to the results database at most */
   uiPoolSize: 4,
+  /** monitoring.drift_warn: a PSI above this is a warning */
+  driftWarn: 0.1,
+  /** monitoring.profile_every: profile one batch in this many (a systematic sample: 2 halves profiling's cost) */
+  profileEvery: 2,
+  /** rows a run reads once, from its first chunk, to place its histogram edges when it has no reference */
+  profileSampleRows: 4096,
 };

@@ -9,7 +9,7 @@ import { settingsOf, type EnvSettings } from './settings.js';
 
 /**
  * The one exit point's logic: returns the exit code (0 ok, 1 run failed or unexpected error,
- * 2 usage or spec error). Only bin/batchinfer.js calls process.exit. Signals are handled here.
+ * 2 usage or spec error, 3 input not ready, 4 run failed by the drift guard only). Only bin/batchinfer.js calls process.exit. Signals are handled here.
  */
 export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise<number> {
   const controller = new AbortController();
@@ -169,6 +169,27 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
     .action(async (flags) => {
       code = await (await import('./commands/ui.js')).uiCommand(flags, full);
+    });
+
+  program
+    .command('report')
+    .description("a run's profile (count, min, mean, max, histogram per input and output column) and its drift against the reference, worst column first")
+    .argument('<run-id>', 'run id (see batchinfer runs)')
+    .option('--json', 'print as one JSON object')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (runId: string, flags) => {
+      code = await (await import('./commands/report.js')).reportCommand(runId, flags, full);
+    });
+
+  program
+    .command('accept')
+    .description('publish a run the drift guard failed, after looking at it (batchinfer report): it becomes succeeded and _latest shows it')
+    .argument('<run-id>', 'run id (see batchinfer runs)')
+    .option('--by <name>', 'who accepts it, recorded in batchinfer.runs.accepted_by (default: user@host)')
+    .option('--json', 'print what was done as one JSON object')
+    .option('--database-url <url>', 'results database (env DATABASE_URL; default: the embedded server)')
+    .action(async (runId: string, flags) => {
+      code = await (await import('./commands/accept.js')).acceptCommand(runId, flags, full);
     });
 
   program

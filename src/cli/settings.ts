@@ -67,6 +67,9 @@ export const envSchema = z.object({
   BATCHINFER_UI_TOKEN: variable(z.string().min(16, { error: 'BATCHINFER_UI_TOKEN: too short; use at least 16 characters (e.g. openssl rand -hex 16)' })).describe(
     'the dashboard\'s access token: `batchinfer ui` on a host other than 127.0.0.1 refuses to start without it; when set, every request needs `Authorization: Bearer <token>` or the cookie its /login form sets',
   ),
+  BATCHINFER_PROFILE: variable(z.enum(['0', '1'], { error: (i) => `BATCHINFER_PROFILE${shown(i.input)}: write 0 (no profiles, no drift) or 1` }).transform((v) => v === '1')).describe(
+    "0: runs that `run` creates are not profiled (no profile, no drift check; as monitoring.profile: false); 1 or unset: the spec's monitoring.profile decides. For A/B measurements of profiling's cost.",
+  ),
   BATCHINFER_HOME: variable(z.string()).describe("folder of the embedded server's state (and data, where its user can reach it); default: .batchinfer in the current folder"),
   BATCHINFER_PG_PORT: variable(
     z

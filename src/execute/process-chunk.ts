@@ -11,6 +11,10 @@ import type { ChunkContext } from './chunk-context.js';
 import { defaults } from '../defaults.js';
 import { FinalError, SourceError, errorMessage, sqlState } from '../errors.js';
 import { trace } from '../trace.js';
+import { ChunkProfiler, type ProfilePlan } from '../monitoring/chunk-profiler.js';
+import type { ColumnProfile } from '../monitoring/column-profile.js';
+import { monitoringOf } from '../spec/job-spec.js';
+import { runProfilePlan } from '../monitoring/run-profile-plan.js';
 
 export interface ChunkOutcome {
   chunk: number;
@@ -32,6 +36,13 @@ function copyWriterOf(ctx: ChunkContext): CopyWriter {
   return w;
 }
 
+/** Each worker context's profile plan (its run's bin edges), decided or read once. */
+const plans = new WeakMap<ChunkContext, ProfilePlan | null>();
+async function profilePlanOf(ctx: ChunkContext, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<ProfilePlan | undefined> {
+  if (!plans.has(ctx)) plans.set(ctx, (await runProfilePlan({ client: ctx.client, run: ctx.run, outputs: ctx.outputs, source: ctx.source, session: ctx.session, chunk, signal })) ?? null);
+  return plans.get(ctx) ?? undefined;
+}
+
 /** Thrown when a chunk's rows collide with keys another chunk of the same run already wrote. */
 class KeyConflict extends Error {}
 
@@ -42,10 +53,12 @@ class KeyConflict extends Error {}
  */
 export async function processChunk(ctx: ChunkContext, chunkNo: number, onRows?: (rows: number) => void, signal?: AbortSignal): Promise<ChunkOutcome> {
   const chunk = await loadChunk(ctx.client, ctx.run.runId, chunkNo);
+  const plan = await profilePlanOf(ctx, chunk, signal);
+  trace(`chunk ${chunkNo}: profile plan`);
   await ctx.client.query(`UPDATE batchinfer.chunks SET attempts = attempts + 1, worker = $3, started_at = now(), status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END, error = NULL WHERE run_id = $1 AND chunk = $2 AND status <> 'done'`, [ctx.run.runId, chunkNo, ctx.workerName]);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await attemptChunk(ctx, chunkNo, chunk, attempt > 1, onRows, signal);
+      return await attemptChunk(ctx, chunkNo, chunk, attempt > 1, onRows, signal, plan);
     } catch (err) {
       if (!(err instanceof KeyConflict) || attempt >= defaults.chunkConflictAttempts) throw err instanceof KeyConflict ? new Error(`chunk ${chunkNo}: keys kept colliding with other chunks of run ${ctx.run.runId}`) : err;
     }
@@ -59,8 +72,14 @@ async function attemptChunk(
   dedupe: boolean,
   onRows: ((rows: number) => void) | undefined,
   signal: AbortSignal | undefined,
+  plan: ProfilePlan | undefined,
 ): Promise<ChunkOutcome> {
   const { client, run, session, outputs } = ctx;
+  // The chunk's profile, from the arrays scoring already holds; written with its rows, so a retried chunk counts once.
+  const profiler = plan && new ChunkProfiler(plan);
+  // One batch in profileEvery (counted from the chunk's first, so a retry profiles the same rows).
+  const profileEvery = monitoringOf(run.spec).profileEvery;
+  let batchNo = 0;
   const spec = run.spec;
   let copy: ReturnType<typeof copyFrom> | undefined;
   /** the server ended the COPY with this error: nothing left to abort */
@@ -111,6 +130,7 @@ async function attemptChunk(
         const nan = nanRows(outputs, results, batch.n);
         const skip = unfed && nan ? unfed.skip.map((u, r) => u | nan.skip[r]) : (unfed?.skip ?? nan?.skip);
         encodeRows(writer, batch, spec.keyType, outputs, results, provenance, skip);
+        if (profiler && batchNo++ % profileEvery === 0) profiler.addBatch(batch, results);
         // Fewer, larger socket writes: each write is a syscall and a CopyData message.
         if (writer.pos >= COPY_WRITE_BYTES) await write(writer.take());
         rowsScored += batch.n;
@@ -141,6 +161,7 @@ async function attemptChunk(
     });
     trace(`chunk ${chunkNo}: copy done`);
     await insertRejects(ctx, chunkNo, rejects);
+    if (profiler) await insertChunkProfiles(ctx, chunkNo, profiler.profiles());
     const rowsRejected = rejects.length;
     await client.query(
       `UPDATE batchinfer.chunks SET status = 'done', rows_read = $3, rows_scored = $4, rows_rejected = $5, finished_at = clock_timestamp(), error = NULL WHERE run_id = $1 AND chunk = $2`,
@@ -241,6 +262,17 @@ function rawOfRow(ctx: ChunkContext, batch: RowBatch, r: number): string {
     parts.push(`${ctx.run.spec.passthrough[p]}=${v === null ? 'NULL' : typeof v === 'string' ? v : `<${v.length} bytes, binary>`}`);
   });
   return parts.join(', ');
+}
+
+async function insertChunkProfiles(ctx: ChunkContext, chunkNo: number, profiles: ColumnProfile[]): Promise<void> {
+  const rows = profiles.map((p) => ({ role: p.role, column_name: p.column, count: p.count, non_finite: p.nonFinite, min: p.min, max: p.max, mean: p.mean, m2: p.m2, zeros: p.zeros, bin_edges: p.edges, bin_counts: p.counts }));
+  await ctx.client.query(
+    `INSERT INTO batchinfer.chunk_profiles (run_id, chunk, role, column_name, count, non_finite, min, max, mean, m2, zeros, bin_edges, bin_counts)
+     SELECT $1, $2, t.* FROM jsonb_to_recordset($3::jsonb) AS t(role text, column_name text, count bigint, non_finite bigint, min float8, max float8, mean float8, m2 float8, zeros bigint, bin_edges float8[], bin_counts bigint[])
+     ON CONFLICT (run_id, chunk, role, column_name) DO UPDATE SET count = excluded.count, non_finite = excluded.non_finite, min = excluded.min, max = excluded.max, mean = excluded.mean, m2 = excluded.m2,
+       zeros = excluded.zeros, bin_edges = excluded.bin_edges, bin_counts = excluded.bin_counts`,
+    [ctx.run.runId, chunkNo, JSON.stringify(rows)],
+  );
 }
 
 async function insertRejects(ctx: ChunkContext, chunkNo: number, rejects: Reject[]): Promise<void> {

@@ -14,8 +14,9 @@ export async function followRun(databaseUrl: string, runId: number, opts: { resu
       const { rows } = await client.query<{
         job: string; logical_date: string; trigger: string; status: RunOutcome['status']; rows_read: string; rows_scored: string; rows_rejected: string;
         model_version: string; result_table: string; error: string | null; duration_s: number | null; total: string; done: string; done_rows: string;
+        max_psi: number | null; drift_status: RunOutcome['drift_status']; warnings: string[] | null;
       }>(
-        `SELECT r.job, to_char(r.logical_date, 'YYYY-MM-DD') AS logical_date, r.trigger, r.status, r.rows_read, r.rows_scored, r.rows_rejected, r.model_version, r.result_table, r.error,
+        `SELECT r.job, to_char(r.logical_date, 'YYYY-MM-DD') AS logical_date, r.trigger, r.status, r.rows_read, r.rows_scored, r.rows_rejected, r.model_version, r.result_table, r.error, r.max_psi, r.drift_status, r.warnings,
                 extract(epoch FROM r.finished_at - r.started_at)::float8 AS duration_s,
                 (SELECT count(*) FROM batchinfer.chunks c WHERE c.run_id = r.run_id) AS total,
                 (SELECT count(*) FROM batchinfer.chunks c WHERE c.run_id = r.run_id AND c.status = 'done') AS done,
@@ -34,6 +35,7 @@ export async function followRun(databaseUrl: string, runId: number, opts: { resu
           rows_read: Number(r.rows_read), rows_scored: Number(r.rows_scored), rows_rejected: Number(r.rows_rejected),
           chunks_total: Number(r.total), chunks_done: Number(r.done), resumed: opts.resumed, model_version: r.model_version,
           result_table: r.result_table, duration_s: Math.round((r.duration_s ?? 0) * 1000) / 1000, error: r.error, peak_rss_mb: null,
+          max_psi: r.max_psi, drift_status: r.drift_status, warnings: r.warnings ?? [],
         };
       }
       if (opts.signal?.aborted) throw new Error(`stopped following run ${runId}; it goes on in the workers (batchinfer status ${runId}, batchinfer cancel ${runId})`);

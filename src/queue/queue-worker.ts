@@ -48,7 +48,7 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
 
   const queueName = opts.queueName ?? QUEUE_NAME;
   const metricsQueue = opts.metricsPort !== undefined ? openChunkQueue(opts.queue, queueName) : undefined;
-  const metrics = new WorkerMetrics(metricsQueue?.queue);
+  const metrics = new WorkerMetrics(metricsQueue?.queue, opts.metricsPort !== undefined ? db : undefined);
   const metricsServer = opts.metricsPort !== undefined ? await metrics.serve(opts.metricsPort) : undefined;
 
   const maybeFinish = async (runId: number) => {
@@ -64,7 +64,10 @@ export async function startQueueWorker(opts: QueueWorkerOptions): Promise<QueueW
     const client = await db.connect();
     try {
       const outcome = await finishRun(client, await loadRun(client, runId), { resumed: false, ...(r.cancel_requested ? { status: 'cancelled' as const, error: 'cancelled by batchinfer cancel' } : {}) });
-      opts.log({ event: 'run finished', run: runId, status: outcome.status, rows_read: outcome.rows_read, rows_scored: outcome.rows_scored, rows_rejected: outcome.rows_rejected, error: outcome.error, worker: name });
+      opts.log({
+        event: 'run finished', run: runId, status: outcome.status, rows_read: outcome.rows_read, rows_scored: outcome.rows_scored, rows_rejected: outcome.rows_rejected, error: outcome.error,
+        max_psi: outcome.max_psi, drift_status: outcome.drift_status, warnings: outcome.warnings, worker: name,
+      });
     } finally {
       client.release();
     }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import client from 'prom-client';
 import type { Queue } from 'bullmq';
 import type { ChunkJobData } from './chunk-queue.js';
+import { registerJobGauges, type Queryable } from '../monitoring/job-gauges.js';
 
 /** A worker's Prometheus metrics: rows, chunk durations, chunks in flight, queue jobs by state, process metrics. */
 export class WorkerMetrics {
@@ -18,8 +19,10 @@ export class WorkerMetrics {
   readonly inFlight = new client.Gauge({ name: 'batchinfer_chunks_in_flight', help: 'chunks this worker is scoring now', registers: [this.registry] });
   readonly chunksFailed = new client.Counter({ name: 'batchinfer_chunk_failures_total', help: 'chunk attempts that failed', labelNames: ['job', 'final'], registers: [this.registry] });
 
-  constructor(queue?: Queue<ChunkJobData>) {
+  /** ledger: the results database, for the per-job gauges of each job's last run (see registerJobGauges) */
+  constructor(queue?: Queue<ChunkJobData>, ledger?: Queryable) {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'batchinfer_worker_' });
+    if (ledger) registerJobGauges(this.registry, ledger);
     if (queue) {
       new client.Gauge({
         name: 'batchinfer_queue_jobs',

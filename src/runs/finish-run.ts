@@ -1,6 +1,9 @@
 import type pg from 'pg';
 import { defaults } from '../defaults.js';
 import type { RunRecord, RunStatus } from './ledger.js';
+import { DRIFT_GUARD, driftGuardError, finishProfile, noDrift, type DriftOutcome, type DriftStatus } from '../monitoring/finish-profile.js';
+import { monitoringOf } from '../spec/job-spec.js';
+import { errorMessage } from '../errors.js';
 
 /** A run's result, as data: printed by --json exactly as held here, and the same numbers sit in batchinfer.runs. */
 export interface RunOutcome {
@@ -23,6 +26,12 @@ export interface RunOutcome {
   peak_rss_mb: number | null;
   /** result rows deleted by the job's retention after this run (only when the spec has retention) */
   pruned_rows?: number;
+  /** the largest PSI of the run's columns against its reference (null: no reference or no profile) */
+  max_psi: number | null;
+  /** ok, warn (above monitoring.drift_warn; the run still succeeded) or fail (above drift_fail: the publish guard failed it) */
+  drift_status: DriftStatus | null;
+  /** what a succeeded run should still be looked at for (drift above drift_warn) */
+  warnings: string[];
 }
 
 /** Allowed rejects for a run: a fraction (< 1) of rows read, or a count (>= 1). */
@@ -88,17 +97,31 @@ export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { r
       error = `${rejected} of ${read} rows rejected, over max_rejected ${run.spec.maxRejected} (${budget} allowed); first: ${reasons}. All in batchinfer.rejects WHERE run_id = ${run.runId}`;
     }
   }
+  // The run's profile, its drift, and the publish guard: a run whose monitored columns drifted above
+  // drift_fail is failed, so its rows never reach _latest until someone accepts it.
+  let drift: DriftOutcome = noDrift;
+  try {
+    drift = await finishProfile(client, run.runId, run.spec);
+  } catch (err) {
+    drift = { ...noDrift, warnings: [`profile: not merged (${errorMessage(err)}); the run's result rows are not affected`] };
+  }
+  if (status === 'succeeded' && drift.failing.length) {
+    status = 'failed';
+    error = driftGuardError(run.runId, drift.failing, monitoringOf(run.spec).driftFail!);
+  }
   // Finished exactly once: only while it is still active (two finishers at once: one wins, the other
   // reports what the winner recorded).
-  let upd = await client.query<{ duration_s: number; status: RunStatus; error: string | null }>(
-    `UPDATE batchinfer.runs SET status = $2, rows_read = $3, rows_scored = $4, rows_rejected = $5, error = $6, finished_at = now(), source_snapshot = NULL
-      WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s, status, error`,
-    [run.runId, status, read, scored, rejected, error],
+  let upd = await client.query<{ duration_s: number; status: RunStatus; error: string | null; max_psi: number | null; drift_status: DriftStatus | null; warnings: string[] | null }>(
+    `UPDATE batchinfer.runs SET status = $2, rows_read = $3, rows_scored = $4, rows_rejected = $5, error = $6, finished_at = now(), source_snapshot = NULL,
+            max_psi = $7, drift_status = $8, warnings = $9
+      WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING extract(epoch FROM finished_at - started_at)::float8 AS duration_s, status, error, max_psi, drift_status, warnings`,
+    [run.runId, status, read, scored, rejected, error, drift.max_psi, drift.drift_status, drift.warnings.length ? drift.warnings : null],
   );
   if (upd.rowCount === 0) {
-    upd = await client.query(`SELECT extract(epoch FROM finished_at - started_at)::float8 AS duration_s, status, error FROM batchinfer.runs WHERE run_id = $1`, [run.runId]);
+    upd = await client.query(`SELECT extract(epoch FROM finished_at - started_at)::float8 AS duration_s, status, error, max_psi, drift_status, warnings FROM batchinfer.runs WHERE run_id = $1`, [run.runId]);
     if (upd.rows[0]) [status, error] = [upd.rows[0].status, upd.rows[0].error];
   }
+  const final = upd.rows[0];
   return {
     run_id: run.runId,
     job: run.job,
@@ -116,5 +139,8 @@ export async function finishRun(client: pg.ClientBase, run: RunRecord, opts: { r
     duration_s: Math.round((opts.durationS ?? upd.rows[0]?.duration_s ?? 0) * 1000) / 1000,
     error,
     peak_rss_mb: null,
+    max_psi: final?.max_psi ?? null,
+    drift_status: final?.drift_status ?? null,
+    warnings: final?.warnings ?? [],
   };
 }

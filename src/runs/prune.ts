@@ -27,6 +27,7 @@ interface Candidate {
   logical_date: string;
   status: string;
   result_table: string;
+  drift_status: string | null;
   shown: boolean;
   rank: number;
   keep_runs: number | null;
@@ -36,7 +37,8 @@ interface Candidate {
 
 /**
  * Delete what no one needs any more, per each job's retention (from its newest run's spec): the rows
- * of failed and cancelled runs (they never reach _latest; the run is planned again if resumed), of
+ * of failed and cancelled runs (they never reach _latest; the run is planned again if resumed) except
+ * runs the drift guard failed that nobody accepted yet, until they are older than keep_days, of
  * succeeded runs beyond `keep_runs_per_date` per date, and of runs older than `keep_days` that _latest
  * does not show, plus rejects older than `keep_days`. Never a run that _latest shows, never an active
  * run. Rows go in batches by run (the primary key's index), so analysts' queries and other runs never
@@ -48,13 +50,15 @@ export async function prune(client: pg.ClientBase, opts: { job?: string; dryRun?
        SELECT DISTINCT ON (job) job, (spec->'retention'->>'keepRunsPerDate')::int AS keep_runs, (spec->'retention'->>'keepDays')::int AS keep_days
          FROM batchinfer.runs ORDER BY job, run_id DESC),
      ranked AS (
-       SELECT r.run_id, r.job, to_char(r.logical_date, 'YYYY-MM-DD') AS logical_date, r.status, r.result_table,
+       SELECT r.run_id, r.job, to_char(r.logical_date, 'YYYY-MM-DD') AS logical_date, r.status, r.result_table, r.drift_status, r.accepted_at,
               (current_date - r.logical_date) AS age_days,
               CASE WHEN r.status = 'succeeded' THEN row_number() OVER (PARTITION BY r.result_table, r.logical_date, r.status = 'succeeded' ORDER BY r.finished_at DESC, r.run_id DESC) END AS rank
          FROM batchinfer.runs r
         WHERE r.pruned_at IS NULL AND ($1::text IS NULL OR r.job = $1))
      SELECT k.*, k.rank = 1 AS shown, p.keep_runs, p.keep_days FROM ranked k JOIN policy p USING (job)
-      WHERE k.status IN ('failed', 'cancelled')
+      WHERE (k.status IN ('failed', 'cancelled')
+             -- A run the drift guard failed waits for a human (batchinfer accept) within keep_days: its rows stay.
+             AND NOT (k.status = 'failed' AND k.drift_status = 'fail' AND k.accepted_at IS NULL AND (p.keep_days IS NULL OR k.age_days <= p.keep_days)))
          OR (k.status = 'succeeded' AND k.rank > 1 AND (k.rank > p.keep_runs OR k.age_days > p.keep_days))
       ORDER BY k.run_id`,
     [opts.job ?? null],
@@ -65,7 +69,7 @@ export async function prune(client: pg.ClientBase, opts: { job?: string; dryRun?
     const [schema, table] = c.result_table.split('.');
     const t = qualifiedName(schema, table);
     const exists = (await client.query(`SELECT to_regclass($1) AS t`, [t])).rows[0].t !== null;
-    const why = c.status !== 'succeeded' ? `${c.status} run` : c.keep_runs !== null && c.rank > c.keep_runs ? `superseded (keep_runs_per_date: ${c.keep_runs})` : `older than keep_days: ${c.keep_days}`;
+    const why = c.status !== 'succeeded' ? `${c.status} run${c.drift_status === 'fail' ? ` (drift guard, not accepted within keep_days: ${c.keep_days})` : ''}` : c.keep_runs !== null && c.rank > c.keep_runs ? `superseded (keep_runs_per_date: ${c.keep_runs})` : `older than keep_days: ${c.keep_days}`;
     let n = 0;
     if (exists && opts.dryRun) n = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t} WHERE run_id = $1`, [runId])).rows[0].n);
     else if (exists)

@@ -34,6 +34,14 @@ export interface RunSummary {
   /** finished: finished_at - started_at; active: so far */
   duration_s: number | null;
   error: string | null;
+  /** the largest PSI against the run's reference (null: no reference, no profile, or not finished) */
+  max_psi: number | null;
+  /** ok, warn (succeeded with warnings) or fail (the publish guard failed it until accepted); null: not compared */
+  drift_status: 'ok' | 'warn' | 'fail' | null;
+  warnings: string[];
+  /** when and by whom `batchinfer accept` published a run the drift guard had failed */
+  accepted_at: Date | null;
+  accepted_by: string | null;
 }
 
 /** One run in detail: its progress while running and its first chunk errors. */
@@ -73,6 +81,11 @@ interface SummaryRow {
   finished_at: Date | null;
   duration_s: number | null;
   error: string | null;
+  max_psi: number | null;
+  drift_status: 'ok' | 'warn' | 'fail' | null;
+  warnings: string[] | null;
+  accepted_at: Date | null;
+  accepted_by: string | null;
   run_read: string;
   run_scored: string;
   run_rejected: string;
@@ -89,6 +102,7 @@ const summarySql = (where: string, tail = '') => `
 SELECT r.run_id, r.job, to_char(r.logical_date, 'YYYY-MM-DD') AS logical_date, r.trigger, r.status, r.owner, r.cancel_requested,
        extract(epoch FROM now() - r.heartbeat_at)::float8 AS heartbeat_age_s, r.planned, r.model_version, r.result_table,
        r.started_at, r.finished_at, extract(epoch FROM coalesce(r.finished_at, now()) - r.started_at)::float8 AS duration_s, r.error,
+       r.max_psi, r.drift_status, r.warnings, r.accepted_at, r.accepted_by,
        r.rows_read AS run_read, r.rows_scored AS run_scored, r.rows_rejected AS run_rejected,
        c.total, c.done, c.failed, c.read, c.scored, c.rejected, c.planned_rows
   FROM batchinfer.runs r
@@ -171,6 +185,11 @@ function toSummary(r: SummaryRow): RunSummary {
     finished_at: r.finished_at,
     duration_s: r.duration_s === null ? null : Math.round(r.duration_s * 1000) / 1000,
     error: r.error,
+    max_psi: r.max_psi,
+    drift_status: r.drift_status,
+    warnings: r.warnings ?? [],
+    accepted_at: r.accepted_at,
+    accepted_by: r.accepted_by,
   };
 }
 

@@ -140,7 +140,7 @@ export class InlineBackend implements SchedulerBackend {
         scheduledFor: tick.scheduledFor,
         interval: tick.interval,
       });
-      this.opts.log({ event: o.status === 'succeeded' ? 'run finished' : `run ${o.status}`, ...about, run: o.run_id, status: o.status, rows_read: o.rows_read, rows_scored: o.rows_scored, rows_rejected: o.rows_rejected, duration_s: o.duration_s, error: o.error });
+      this.opts.log({ event: o.status === 'succeeded' ? 'run finished' : `run ${o.status}`, ...about, run: o.run_id, status: o.status, rows_read: o.rows_read, rows_scored: o.rows_scored, rows_rejected: o.rows_rejected, duration_s: o.duration_s, error: o.error, max_psi: o.max_psi, drift_status: o.drift_status, warnings: o.warnings });
     } catch (err) {
       this.opts.log({ event: 'run error', ...about, error: errorMessage(err) });
     }

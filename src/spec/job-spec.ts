@@ -1,3 +1,4 @@
+import { defaults } from '../defaults.js';
 /** The normalized job spec the code uses (what the user wrote lives in RawSpec). */
 export interface ModelInputSpec {
   /** model input name */
@@ -57,6 +58,28 @@ export interface JobSpec {
   retention?: { keepRunsPerDate?: number; keepDays?: number };
   /** queued chunks: tries and the first backoff (default: defaults.chunkAttempts / chunkBackoffMs) */
   retries?: { attempts: number; backoffMs: number };
+  /** profiles and drift (absent: the defaults, see monitoringOf) */
+  monitoring?: MonitoringSpec;
+}
+
+/** What drift is measured against. */
+export type ReferenceSpec = { kind: 'previous' } | { kind: 'run'; runId: number } | { kind: 'csv'; /** absolute (in the ledger: relative to the project root) */ path: string };
+
+export interface MonitoringSpec {
+  profile: boolean;
+  /** profile one batch in this many (1: every row) */
+  profileEvery: number;
+  reference: ReferenceSpec;
+  driftWarn: number;
+  /** undefined: drift never fails a run */
+  driftFail?: number;
+  /** columns whose drift warns and fails (undefined: all) */
+  columns?: string[];
+}
+
+/** A spec's monitoring settings, defaults filled in (runs stored before monitoring existed have none). */
+export function monitoringOf(spec: JobSpec): MonitoringSpec {
+  return { profile: true, profileEvery: defaults.profileEvery, reference: { kind: 'previous' }, driftWarn: defaults.driftWarn, ...spec.monitoring };
 }
 
 /** Columns batchinfer adds to every result row; a spec can't use these names. */

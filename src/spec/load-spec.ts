@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
 import { rawSpecSchema, type RawSpec } from './schema.js';
 import { formatPath, specIssueLines, yamlHint } from './spec-issues.js';
-import { provenanceColumns, type CsvPassthroughType, type JobSpec } from './job-spec.js';
+import { provenanceColumns, type CsvPassthroughType, type JobSpec, type ReferenceSpec } from './job-spec.js';
 
 /** Load, validate and normalize a job spec. Throws one UsageError listing every problem, each with the file and key path. */
 /**
@@ -85,6 +85,13 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
   if (passthroughTypes?.length && raw.source.postgres)
     problems.push(`passthrough: a declared type (the map form) is for CSV sources; a Postgres source keeps the query's column types: list the columns (passthrough: [${passthrough.join(', ')}]) and cast in the query where needed (e.g. SELECT ${passthrough[0]}::${passthroughTypes[0]} AS ${passthrough[0]})`);
   for (const column of Object.keys(raw.outputs)) claim(column, `outputs.${column}`);
+  const m = raw.monitoring;
+  if (m?.columns) {
+    const known = new Set([...Object.values(raw.inputs).flat(), ...Object.keys(raw.outputs)]);
+    m.columns.forEach((c, i) => {
+      if (!known.has(c)) problems.push(`monitoring.columns[${i}]: "${c}" is neither an input column nor an output column of this job`);
+    });
+  }
   if (problems.length) throw new UsageError(problems.map((p) => `${label}: ${p}`).join('\n'));
 
   const [schema, table] = raw.sink.table.split('.');
@@ -117,5 +124,20 @@ function normalize(raw: RawSpec, abs: string, label: string): JobSpec {
     },
     retries: raw.retries && { attempts: raw.retries.attempts, backoffMs: raw.retries.backoff_ms },
     retention: raw.retention && { keepRunsPerDate: raw.retention.keep_runs_per_date, keepDays: raw.retention.keep_days },
+    monitoring: m && {
+      profile: m.profile,
+      profileEvery: m.profile_every,
+      reference: referenceOf(m.reference, dir),
+      driftWarn: m.drift_warn,
+      driftFail: m.drift_fail,
+      columns: m.columns,
+    },
   };
+}
+
+function referenceOf(v: number | string, dir: string): ReferenceSpec {
+  if (typeof v === 'number') return { kind: 'run', runId: v };
+  if (/^\d+$/.test(v)) return { kind: 'run', runId: Number(v) };
+  if (v === 'previous') return { kind: 'previous' };
+  return { kind: 'csv', path: path.resolve(dir, v) };
 }

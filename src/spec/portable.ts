@@ -46,6 +46,7 @@ export function portableSpec(spec: JobSpec, root: string): JobSpec {
       spec.source.kind === 'csv'
         ? { ...spec.source, path: rel(root, spec.source.path) }
         : { ...spec.source, url: spec.source.urlTemplate ?? (spec.source.url === undefined ? undefined : maskPassword(spec.source.url)) },
+    ...(spec.monitoring?.reference.kind === 'csv' ? { monitoring: { ...spec.monitoring, reference: { kind: 'csv', path: rel(root, spec.monitoring.reference.path) } } } : {}),
   };
 }
 
@@ -63,6 +64,7 @@ export function localSpec(stored: JobSpec, root: string, env: Record<string, str
       src.kind === 'csv'
         ? { ...src, path: abs(root, src.path) }
         : { ...src, url: src.url?.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (ref, name: string) => env[name] ?? ref) },
+    ...(stored.monitoring?.reference.kind === 'csv' ? { monitoring: { ...stored.monitoring, reference: { kind: 'csv', path: abs(root, stored.monitoring.reference.path) } } } : {}),
   };
 }
 

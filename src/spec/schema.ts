@@ -130,6 +130,30 @@ export const rawSpecSchema = z.strictObject({
     })
     .optional()
     .describe('what `batchinfer prune` (and every succeeded run of this job) deletes; failed and cancelled runs\' rows always go'),
+  monitoring: z
+    .strictObject({
+      profile: z.boolean({ error: 'must be true or false' }).default(true).describe('profile every input and numeric output column while scoring (count, min, max, mean, stddev, zeros, histogram); default true'),
+      profile_every: z
+        .number({ error: 'must be a whole number >= 1' })
+        .int('must be a whole number >= 1')
+        .min(1, 'must be a whole number >= 1')
+        .default(defaults.profileEvery)
+        .describe(`profile one batch of rows in this many, counted from each chunk's first (a systematic sample); 1 profiles every row; default ${defaults.profileEvery}`),
+      reference: z
+        .union([z.number(), z.string()])
+        .default('previous')
+        .superRefine((v, ctx) => {
+          const ok = typeof v === 'number' ? Number.isSafeInteger(v) && v >= 1 : v === 'previous' || /^\d+$/.test(v) || /\.csv$/i.test(v);
+          if (!ok) ctx.addIssue({ code: 'custom', message: 'must be previous (the job\'s last succeeded run), a run id, or a .csv file of reference rows (relative to the spec file)' });
+        })
+        .describe("what drift is measured against: previous (default: the job's last succeeded run with a profile), a run id, or a baseline .csv with the job's key and input columns"),
+      drift_warn: z.number({ error: 'must be a number >= 0 (a PSI)' }).min(0).default(defaults.driftWarn).describe(`a column whose PSI is above this makes the run succeed with a warning (default ${defaults.driftWarn})`),
+      drift_fail: z.number({ error: 'must be a number >= 0 (a PSI)' }).min(0).optional().describe('a column whose PSI is above this fails the run (the publish guard: its rows never reach _latest until `batchinfer accept`); default: none'),
+      columns: z.array(z.string().min(1)).min(1).optional().describe('the input and output columns whose drift warns and fails; default: every column warns, input columns fail (outputs shift with their inputs); every column is profiled and compared either way'),
+    })
+    .refine((m) => m.drift_fail === undefined || m.drift_fail >= m.drift_warn, { message: 'drift_fail must be >= drift_warn', path: ['drift_fail'] })
+    .optional()
+    .describe('per-run profiles and drift against a reference (see README "Monitoring")'),
   schedule: z
     .strictObject({
       cron: z

@@ -11,7 +11,7 @@ import { listRuns, runDetail, type RunDetail, type RunSummary } from '../runs/ru
 export interface RunDrift {
   max_psi: number | null;
   drift_status: 'ok' | 'warn' | 'fail' | null;
-  warnings: string[] | null;
+  warnings: string[];
   accepted_at: Date | null;
 }
 
@@ -19,14 +19,14 @@ export type DashboardRun = RunSummary & RunDrift;
 
 async function driftOf(client: pg.ClientBase, runIds: number[]): Promise<Map<number, RunDrift>> {
   if (runIds.length === 0) return new Map();
-  const { rows } = await client.query<RunDrift & { run_id: string }>(
+  const { rows } = await client.query<Omit<RunDrift, 'warnings'> & { warnings: string[] | null; run_id: string }>(
     `SELECT run_id, max_psi, drift_status, warnings, accepted_at FROM batchinfer.runs WHERE run_id = ANY($1::bigint[])`,
     [runIds],
   );
-  return new Map(rows.map((r) => [Number(r.run_id), { max_psi: r.max_psi, drift_status: r.drift_status, warnings: r.warnings, accepted_at: r.accepted_at }]));
+  return new Map(rows.map((r) => [Number(r.run_id), { max_psi: r.max_psi, drift_status: r.drift_status, warnings: r.warnings ?? [], accepted_at: r.accepted_at }]));
 }
 
-const noDrift: RunDrift = { max_psi: null, drift_status: null, warnings: null, accepted_at: null };
+const noDrift: RunDrift = { max_psi: null, drift_status: null, warnings: [], accepted_at: null };
 
 /** The runs list: newest first, filtered by job and status; plus every job name (for the filter). */
 export async function runsPage(client: pg.ClientBase, filter: { job?: string; status?: RunStatus; limit: number }): Promise<{ runs: DashboardRun[]; jobs: string[] }> {

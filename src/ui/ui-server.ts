@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type pg from 'pg';
+import promClient from 'prom-client';
+import { registerJobGauges } from '../monitoring/job-gauges.js';
 import { ledgerExists, runStatuses } from '../runs/run-status.js';
 import type { RunStatus } from '../runs/ledger.js';
 import { Access } from './access.js';
@@ -47,6 +49,8 @@ const pages: [RegExp, string][] = [
 /** The dashboard: pages, their JSON API and the login form; read-only. Listening is the caller's. */
 export function createUiServer(opts: UiServerOptions): http.Server {
   const access = new Access(opts.token);
+  const metrics = new promClient.Registry();
+  registerJobGauges(metrics, opts.pool);
   const assets = loadAssets();
   let ledger = false;
   /** A database no run has used yet has no ledger: the lists are empty until the first run creates it. */
@@ -71,8 +75,8 @@ export function createUiServer(opts: UiServerOptions): http.Server {
       return denied(res, route);
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} not allowed: the dashboard is read-only`);
-    // TODO(merge): the Prometheus gauges (per-job max PSI, reject rate, rows of the last run) from src/monitor.
-    if (route === '/metrics') return send(res, 404, 'text/plain; charset=utf-8', 'not yet: /metrics comes with the monitoring gauges\n');
+    // Prometheus: the per-job gauges of each job's last run (max PSI, reject rate, rows), as a worker serves them.
+    if (route === '/metrics') return send(res, 200, metrics.contentType, await metrics.metrics());
     if (route.startsWith('/api/')) {
       const db = await opts.pool.connect();
       try {

@@ -106,7 +106,10 @@ describe('ui API', () => {
       expect(alcohol.bin_edges).toHaveLength(11);
       expect(alcohol.bin_counts.reduce((a: number, b: number) => a + b, 0)).toBe(178);
       expect(alcohol.reference_counts.reduce((a: number, b: number) => a + b, 0)).toBe(178);
-      expect((await get(`/api/runs/${runs.second}/profile`)).body).toEqual([]);
+      // A run the test did not seed: its own profile, from scoring (13 inputs, 4 numeric outputs).
+      const own = (await get(`/api/runs/${runs.second}/profile`)).body;
+      expect(own).toHaveLength(17);
+      expect(own.find((p: any) => p.column_name === 'alcohol')).toMatchObject({ role: 'input', count: 178 });
     }),
   );
 
@@ -114,7 +117,7 @@ describe('ui API', () => {
     "a job over its dates: each date's run is the one its _latest view shows",
     ws.track(async () => {
       const job = (await get('/api/jobs/wine-quality')).body;
-      expect(job).toMatchObject({ job: 'wine-quality', result_table: 'scores.wine', outputs: ['p_class_0', 'p_class_1', 'p_class_2'], output: 'p_class_0' });
+      expect(job).toMatchObject({ job: 'wine-quality', result_table: 'scores.wine', outputs: ['p_class_0', 'p_class_1', 'p_class_2', 'label'], output: 'p_class_0' });
       const view = await query<{ d: string; run_id: string }>(ws.db.url, `SELECT DISTINCT to_char(logical_date, 'YYYY-MM-DD') AS d, run_id FROM scores.wine_latest ORDER BY 1`);
       expect(job.dates.map((d: any) => [d.logical_date, d.latest_run_id])).toEqual(view.map((v) => [v.d, Number(v.run_id)]));
       expect(job.dates[0]).toMatchObject({ logical_date: '2026-11-01', latest_run_id: runs.rerun, runs: 2 });
@@ -136,7 +139,10 @@ describe('ui API', () => {
         expect(res.headers.get('content-security-policy'), p).toContain("default-src 'self'");
       }
       for (const p of ['/static/../../package.json', '/static/%2e%2e/%2e%2e/package.json', '/package.json', '/runs/x']) expect((await fetch(base + p)).status, p).toBe(404);
-      expect((await fetch(base + '/metrics')).status).toBe(404);
+      // Prometheus: each job's last run, as the worker serves it (an alert rule can fire on drift).
+      const metrics = await fetch(base + '/metrics');
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/^batchinfer_job_last_run_rows\{job="wine-quality"\} \d+$/m);
       expect((await fetch(base + '/api/runs', { method: 'DELETE' })).status).toBe(405);
     }),
   );

@@ -90,7 +90,7 @@ schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
   it('suggests the closest known key for nested typos, and none for far-off names', () => {
     const lines = problems(`${BASE}schedule: { cron: "0 2 * * *", timezon: UTC }\nzzzzzz: 1\n`);
     expect(lines).toContain('job.yaml: schedule.timezon: unknown key (did you mean "timezone"?); remove it or fix its spelling');
-    expect(lines).toContain('job.yaml: zzzzzz: unknown key; remove it or fix its spelling (keys here: name, model, source, key, key_type, inputs, outputs, passthrough, sink, batch_size, chunk_rows, max_rejected, min_rows, retries, retention, schedule)');
+    expect(lines).toContain('job.yaml: zzzzzz: unknown key; remove it or fix its spelling (keys here: name, model, source, key, key_type, inputs, outputs, passthrough, sink, batch_size, chunk_rows, max_rejected, min_rows, retries, monitoring, retention, schedule)');
     const model = problems(BASE.replace('model: { path: ../models/m.onnx }', 'model: { path: m.onnx, verison: v1 }'));
     expect(model).toEqual(['job.yaml: model.verison: unknown key (did you mean "version"?); remove it or fix its spelling']);
   });

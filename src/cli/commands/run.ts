@@ -1,5 +1,5 @@
 import { loadSpec } from '../../spec/load-spec.js';
-import { latestViewSuffix } from '../../spec/job-spec.js';
+import { latestViewSuffix, monitoringOf } from '../../spec/job-spec.js';
 import { displayName } from '../../sql/identifiers.js';
 import { parseLogicalDate, todayUtc } from '../../spec/template.js';
 import { runJob } from '../../execute/run-job.js';
@@ -29,6 +29,7 @@ export interface RunFlags {
 export async function runCommand(specPath: string, flags: RunFlags, io: CommandIO): Promise<number> {
   if (flags.preview !== undefined) return (await import('./preview.js')).previewCommand(specPath, { ...flags, preview: flags.preview }, io);
   const spec = loadSpec(specPath, io.cwd, io.env);
+  if (settingsOf(io).BATCHINFER_PROFILE === false) spec.monitoring = { ...monitoringOf(spec), profile: false };
   const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
   // Chosen (flag or BATCHINFER_THREADS) wins; otherwise a small CSV scores on the main thread.
   const chosen = flags.threads !== undefined || settingsOf(io).BATCHINFER_THREADS !== undefined;
@@ -86,6 +87,8 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
     const o = outcome;
     print(io.stdout, runSummary(o, progress.rows));
     if (o.error) print(io.stdout, `error: ${o.error}`);
+    for (const w of o.warnings) print(io.stdout, `warning: ${w}`);
+    if (o.drift_status) print(io.stdout, `drift: max PSI ${o.max_psi?.toFixed(3)} (${o.drift_status}); profile: batchinfer report ${o.run_id}`);
     if (o.rows_rejected > 0) print(io.stdout, `rejects: SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = ${o.run_id} ORDER BY chunk, line;`);
     if (o.status === 'succeeded') print(io.stdout, `results: SELECT * FROM ${displayName(spec.sink.schema, spec.sink.table)} WHERE run_id = ${o.run_id};  (newest per date: ${displayName(spec.sink.schema, spec.sink.table + latestViewSuffix)})${db.embedded ? `\n  psql "$(npx batchinfer db url)"` : ''}`);
   }

@@ -70,6 +70,9 @@ function describeRun(r: RunDetail): string {
   if (r.finished_at) add('finished', r.finished_at.toISOString());
   if (r.duration_s !== null) add(isActive(r.status) ? 'running for' : 'duration', formatDuration(r.duration_s));
   if (r.error) add('error', r.error);
+  if (r.drift_status) add('drift', `${r.drift_status}, max PSI ${r.max_psi?.toFixed(3)}; the profile: batchinfer report ${r.run_id}`);
+  for (const w of r.warnings) add('warning', w);
+  if (r.accepted_at) add('accepted', `by ${r.accepted_by ?? 'unknown'} at ${r.accepted_at.toISOString()}`);
   for (const c of r.chunk_errors) add(`chunk ${c.chunk}`, c.error);
   if (r.rows_rejected > 0) add('rejects', `SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = ${r.run_id} ORDER BY chunk, line;`);
   const width = Math.max(...lines.map(([l]) => l.length));
