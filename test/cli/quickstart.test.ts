@@ -62,7 +62,8 @@ describe('quickstart (embedded PostgreSQL)', () => {
     expect(stop.code, stop.stderr).toBe(0);
     expect(stop.stdout).toMatch(/embedded PostgreSQL stopped/);
     const after = await runCli(['db', 'status'], { cwd: repoRoot, env, timeoutMs: 60_000 });
-    expect(after.stdout).toMatch(/embedded PostgreSQL: stopped/);
+    expect(after.stdout).toMatch(/embedded PostgreSQL: stopped .*`batchinfer db start` starts it/);
+    expect(after.stdout).not.toMatch(/postgres:\/\//); // no URL that nothing answers
     expect(after.code).toBe(3); // like pg_ctl status
     // db url only prints: it does not start a stopped server (exit 3 and how to start it).
     const stoppedUrl = await runCli(['db', 'url'], { cwd: repoRoot, env, timeoutMs: 60_000 });
