@@ -1,6 +1,7 @@
 import { connectPg } from '../../db/connect.js';
 import { migrate } from '../../runs/migrations.js';
 import { prune } from '../../runs/prune.js';
+import { unknownJobNote } from '../../runs/job-names.js';
 import { print, type CommandIO } from '../io.js';
 import { resolveDatabaseUrl } from '../settings.js';
 
@@ -22,7 +23,7 @@ export async function pruneCommand(flags: { job?: string; dryRun?: boolean; json
     }
     const verb = r.dry_run ? 'would delete' : 'deleted';
     for (const run of r.runs) print(io.stdout, `run ${run.run_id} ${run.job} ${run.logical_date} ${run.status}: ${verb} ${run.rows.toLocaleString('en-US')} rows (${run.why})`);
-    print(io.stdout, `${r.dry_run ? 'dry run: ' : ''}${verb} ${r.rows_deleted.toLocaleString('en-US')} result rows of ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} and ${r.rejects_deleted.toLocaleString('en-US')} rejects; runs _latest shows are kept`);
+    print(io.stdout, `${r.dry_run ? 'dry run: ' : ''}${verb} ${r.rows_deleted.toLocaleString('en-US')} result rows of ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} and ${r.rejects_deleted.toLocaleString('en-US')} rejects; runs _latest shows are kept${await unknownJobNote(client, flags.job)}`);
     return 0;
   } finally {
     await client.end();
