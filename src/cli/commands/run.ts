@@ -50,7 +50,7 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
       }
       return exitCode;
     }
-    if (!flags.json) print(io.stderr, `batchinfer: queued run ${q.run_id} of ${spec.name} for ${logicalDate}: ${q.chunks_queued} chunks; waiting for workers`);
+    if (!flags.json) print(io.stderr, `batchinfer: queued run ${q.run_id} of ${spec.name} for ${logicalDate}: ${q.chunks_queued} chunk${q.chunks_queued === 1 ? '' : 's'}; waiting for workers`);
     const { followRun } = await import('../../queue/follow-run.js');
     progress.start();
     try {
