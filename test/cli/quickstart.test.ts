@@ -28,6 +28,19 @@ afterAll(async () => {
 });
 
 describe('quickstart (embedded PostgreSQL)', () => {
+  it('before the first run, status, runs, prune and cancel say there is no database yet and create none', async () => {
+    for (const args of [['status'], ['runs'], ['prune', '--dry-run']]) {
+      const r = await runCli(args, { cwd: repoRoot, env, timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^no runs yet: no embedded database in \S+ \(the first `batchinfer run` creates it\); run commands from the project, the folder holding jobs\/, or set DATABASE_URL/);
+      expect(r.stderr).not.toMatch(/initialising|starting embedded/);
+    }
+    const c = await runCli(['cancel', '5'], { cwd: repoRoot, env, timeoutMs: 30_000 });
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/run 5 is not in the ledger: no runs yet: no embedded database/);
+    expect(fs.existsSync(`${home.dir}/embedded-postgres.json`)).toBe(false);
+  }, 60_000);
+
   it('run jobs/wine.yaml scores 178 rows; db url/status find them; db stop stops the server', async () => {
     const run = await runCli(['run', 'jobs/wine.yaml', '--json', '--date', '2026-11-08'], { cwd: repoRoot, env, timeoutMs: 110_000 });
     expect(run.code, run.stderr).toBe(0);

@@ -3,10 +3,16 @@ import { migrate } from '../../runs/migrations.js';
 import { prune } from '../../runs/prune.js';
 import { unknownJobNote } from '../../runs/job-names.js';
 import { print, type CommandIO } from '../io.js';
+import { noDatabaseYet } from '../open-ledger.js';
 import { resolveDatabaseUrl } from '../settings.js';
 
 /** batchinfer prune [--job J] [--dry-run] [--json]: delete what retention says (see runs/prune.ts) and report it. */
 export async function pruneCommand(flags: { job?: string; dryRun?: boolean; json?: boolean; databaseUrl?: string }, io: CommandIO): Promise<number> {
+  const none = noDatabaseYet(flags.databaseUrl, io);
+  if (none) {
+    print(io.stdout, flags.json ? JSON.stringify({ dry_run: Boolean(flags.dryRun), runs: [], rows_deleted: 0, rejects_deleted: 0 }) : `${none.noRuns}: nothing to prune`);
+    return 0;
+  }
   const db = await resolveDatabaseUrl(flags.databaseUrl, io);
   const client = await connectPg(db.url, { purpose: 'prune' });
   try {

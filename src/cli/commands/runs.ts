@@ -30,7 +30,7 @@ export async function runsCommand(flags: RunsFlags, io: CommandIO): Promise<numb
     }
     if (runs.length === 0) {
       const filters = [flags.job && `job ${flags.job}`, status && `status ${status}`].filter(Boolean).join(', ');
-      print(io.stdout, filters && ledger.exists ? `no runs match (${filters})${await unknownJobNote(ledger.client, flags.job)}` : `no runs yet (in ${ledger.where})`);
+      print(io.stdout, filters && ledger.exists ? `no runs match (${filters})${await unknownJobNote(ledger.client, flags.job)}` : ledger.noRuns);
       return 0;
     }
     print(
