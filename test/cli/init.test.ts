@@ -134,5 +134,8 @@ describe('batchinfer init', () => {
     const r = await runCli(['init', '--model', wineModel, '--csv', 'data/wine.csv', '--name', 'via-npx'], { cwd: tmp.dir, env: { DEBUG: undefined, npm_command: 'exec' }, timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('next: npx batchinfer validate jobs/via-npx.yaml && npx batchinfer run jobs/via-npx.yaml --preview 5');
+    const usage = await runCli(['init', '--csv', 'data/wine.csv'], { cwd: tmp.dir, env: { npm_command: 'exec' }, timeoutMs: 30_000 });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('(run npx batchinfer --help for usage)');
   }));
 });
