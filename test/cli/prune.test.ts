@@ -79,4 +79,13 @@ describe('prune and retention', () => {
     const none = await runCli(['runs', '--job', 'kept', '--status', 'cancelled'], { cwd: ws.tmp.dir, env: env() });
     expect(none.stdout.trim()).toBe('no runs match (job kept, status cancelled)');
   }));
+
+  it('superseded runs of a job without retention are kept, and prune says so and how to change it', ws.track(async () => {
+    const plain = writeSpec(ws.tmp.dir, 'plain.yaml', typedSpec({ name: 'plain', sink: { table: 'scores.plain' } }));
+    for (let i = 0; i < 3; i++) expect((await run(plain, '2026-05-01')).status).toBe('succeeded');
+    const r = await runCli(['prune', '--job', 'plain', '--dry-run'], { cwd: ws.tmp.dir, env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('dry run: would delete 0 result rows of 0 runs and 0 rejects');
+    expect(r.stdout).toMatch(/^kept: 2 superseded runs of plain \(no retention in the spec; add e\.g\. retention: \{ keep_runs_per_date: 2 \} to prune them\)$/m);
+  }));
 });
