@@ -227,6 +227,10 @@ describe('batchinfer scheduler', () => {
         expect.stringMatching(/--jobs .*broken: no job spec there has a valid schedule/),
       ]),
     );
+    // schedule over the same folder: the jobs have schedules, their specs do not load; it says which.
+    const listed = await runCli(['schedule', '--jobs', dir], { cwd: ws.tmp.dir, env: dbEnv() });
+    expect(listed.code).toBe(2);
+    expect(listed.stdout.trim().split('\n')[0]).toBe(`no job in ${dir} has a schedule that loads (4 specs could not be loaded: fix what is said above)`);
     const missing = await runCli(['scheduler', '--jobs', 'no-such-dir'], { cwd: ws.tmp.dir, env: dbEnv() });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^batchinfer: --jobs no-such-dir: cannot read the folder \(ENOENT\)/);

@@ -42,7 +42,8 @@ export async function scheduleCommand(flags: ScheduleFlags, io: CommandIO, now =
   for (const p of loaded.problems) print(io.stderr, `${p.message}`);
   if (flags.json) print(io.stdout, JSON.stringify(out));
   else {
-    if (out.length === 0) print(io.stdout, `no job in ${dir} has a schedule`);
+    const bad = loaded.problems.length;
+    if (out.length === 0) print(io.stdout, `no job in ${dir} has a schedule${bad ? ` that loads (${bad} spec${bad === 1 ? '' : 's'} could not be loaded: fix what is said above)` : ''}`);
     for (const j of out) print(io.stdout, human(j));
     for (const u of loaded.unscheduled) print(io.stdout, `(${u.file}: job ${u.job} has no schedule; not scheduled)`);
   }
