@@ -2,18 +2,14 @@ import { loadSpec } from '../../spec/load-spec.js';
 import { checkJob } from '../../execute/prepare-run.js';
 import { parseLogicalDate, templateVars, todayUtc } from '../../spec/template.js';
 import { bindTemplate } from '../../sources/postgres-query.js';
-import { errorMessage, InputNotReadyError } from '../../errors.js';
+import { errorMessage } from '../../errors.js';
 import { print, type CommandIO } from '../io.js';
 import { resolveDatabaseUrl } from '../settings.js';
 
-/**
- * batchinfer validate <spec...>: spec, model signature and source header checked; nothing written.
- * Exit 2 for a spec problem; 3 when the only problem is a dated input not there yet (as `run` exits).
- */
+/** batchinfer validate <spec...>: spec, model signature and source header checked; nothing written. */
 export async function validateCommand(specPaths: string[], flags: { date?: string; databaseUrl?: string; showSql?: boolean }, io: CommandIO): Promise<number> {
   const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
   let bad = 0;
-  let notReady = 0;
   for (const p of specPaths) {
     try {
       const spec = loadSpec(p, io.cwd, io.env);
@@ -29,10 +25,9 @@ export async function validateCommand(specPaths: string[], flags: { date?: strin
         print(io.stdout, `  bound: ${names.length ? names.map((n) => `{{${n}}} = ${vars[n]}`).join(', ') : '(no template variables)'}`);
       }
     } catch (err) {
-      if (err instanceof InputNotReadyError) notReady++;
-      else bad++;
+      bad++;
       print(io.stderr, errorMessage(err));
     }
   }
-  return bad ? 2 : notReady ? 3 : 0;
+  return bad ? 2 : 0;
 }
