@@ -11,3 +11,9 @@ export interface CommandIO {
 }
 
 export const print = (s: NodeJS.WritableStream, line: string) => s.write(line + '\n');
+
+/**
+ * How the user runs batchinfer, for the commands a hint tells them to type next: `npx batchinfer` when this
+ * process was started by npx/npm exec (a clone, where `batchinfer` is not on PATH), else `batchinfer`.
+ */
+export const cliName = (env: NodeJS.ProcessEnv): string => (env.npm_command === 'exec' ? 'npx batchinfer' : 'batchinfer');

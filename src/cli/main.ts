@@ -4,7 +4,7 @@ import { FinalError, InputNotReadyError, SourceError, UnavailableError, UsageErr
 import { RunBusyError } from '../runs/claim-run.js';
 import { setTrace } from '../trace.js';
 import { defaults } from '../defaults.js';
-import type { CommandIO } from './io.js';
+import { cliName, type CommandIO } from './io.js';
 import { settingsOf, type EnvSettings } from './settings.js';
 
 /**
@@ -26,7 +26,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .description('Scheduled batch inference: CSV or Postgres rows through an ONNX model, exactly-once results in Postgres')
     .exitOverride()
     .configureOutput({ writeOut: (s) => full.stdout.write(s), writeErr: (s) => full.stderr.write(s) })
-    .showHelpAfterError('(run batchinfer --help for usage)')
+    .showHelpAfterError(`(run ${cliName(full.env)} --help for usage)`)
     .version((createRequire(import.meta.url)('../../package.json') as { version: string }).version, '-V, --version', 'print the version')
     // The environment is checked before any command runs (not for --help): a bad variable is named at once.
     .hook('preAction', () => {
@@ -79,7 +79,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
 
   program
     .command('worker')
-    .description('score queued chunks of any job (needs REDIS_URL) until SIGTERM; one JSON log line per event')
+    .description('score queued chunks of any job (needs REDIS_URL, or --queue postgres) until SIGTERM; one JSON log line per event')
     .option('--concurrency <n>', 'scoring threads = chunks at once (default: one per core)')
     .option('--grace-ms <ms>', 'on SIGTERM, how long chunks in hand may take to commit before they are handed back (default 30000)')
     .option('--redis-url <url>', 'the queue (env REDIS_URL)')

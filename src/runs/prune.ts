@@ -100,3 +100,22 @@ export async function prune(client: pg.ClientBase, opts: { job?: string; dryRun?
   report.rejects_deleted = Number(rej.rows[0].n);
   return report;
 }
+
+/**
+ * Succeeded runs that _latest no longer shows, of jobs whose newest spec has no `retention`: prune keeps
+ * them (every run stays queryable by run id), which a user who re-ran dates may not expect; per job.
+ */
+export async function keptWithoutRetention(client: pg.ClientBase, job?: string): Promise<{ job: string; runs: number }[]> {
+  const { rows } = await client.query<{ job: string; runs: number }>(
+    `WITH policy AS (SELECT DISTINCT ON (job) job, spec->'retention' AS retention FROM batchinfer.runs ORDER BY job, run_id DESC),
+     ranked AS (
+       SELECT r.job, row_number() OVER (PARTITION BY r.result_table, r.logical_date ORDER BY r.finished_at DESC, r.run_id DESC) AS rank
+         FROM batchinfer.runs r
+        WHERE r.status = 'succeeded' AND r.pruned_at IS NULL AND ($1::text IS NULL OR r.job = $1))
+     SELECT k.job, count(*)::int AS runs FROM ranked k JOIN policy p USING (job)
+      WHERE k.rank > 1 AND (p.retention IS NULL OR p.retention = 'null'::jsonb)
+      GROUP BY k.job ORDER BY k.job`,
+    [job ?? null],
+  );
+  return rows;
+}

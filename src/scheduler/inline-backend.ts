@@ -9,6 +9,7 @@ import { migrate } from '../runs/migrations.js';
 import { inlineOwner } from '../runs/owner.js';
 import { cancelWaiting, claimTick, lastHandledTick, peekTick, recordTickError, unfinishedTicks, type TickClaim } from '../runs/schedule-ledger.js';
 import { tickInterval } from '../schedule/logical-date.js';
+import { isoInZone } from '../schedule/zoned-time.js';
 import type { ScheduledJob, SchedulerBackend, SchedulerEvent, Tick, TickOutcome } from './scheduler.js';
 
 interface Waiting {
@@ -126,7 +127,8 @@ export class InlineBackend implements SchedulerBackend {
   /** Score one tick's run here, through the same path as `batchinfer run`: it takes over the run this process held. */
   private async runOne({ runId, tick }: Waiting): Promise<void> {
     const { spec } = tick.job;
-    const about = { job: spec.name, run: runId, logical_date: tick.logicalDate, tick: tick.scheduledFor };
+    // The tick as the `tick` line shows it (in the schedule's timezone), so one grep finds both.
+    const about = { job: spec.name, run: runId, logical_date: tick.logicalDate, tick: isoInZone(spec.schedule.timezone, tick.at) };
     try {
       await this.withLedger((c) => releaseRun(c, runId));
       this.opts.log({ event: 'run start', ...about });

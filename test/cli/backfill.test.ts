@@ -87,9 +87,13 @@ describe('batchinfer backfill (inline)', () => {
     const r = await backfill(['--from', '2026-09-30', '--to', TO, '--reprocess', 'failed', '--dry-run']);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toBe('2026-09-30  create  no run yet');
+    // 2026-09-30 has no file: the dry run says the date would end "input not ready"
+    expect(lines[0]).toBe('2026-09-30  create  no run yet; input not there yet: data-2026-09-30.csv');
     expect(lines.filter((l) => / rerun /.test(l)).map((l) => l.slice(0, 10))).toEqual(BAD);
-    expect(lines.at(-1)).toBe('dry run: 11 dates: 1 to create, 2 to run again, 0 to resume, 0 to wait for, 8 left alone; nothing was changed');
+    expect(lines.filter((l) => /input not there yet/.test(l))).toHaveLength(1);
+    expect(lines.at(-1)).toBe('dry run: 11 dates: 1 to create, 2 to run again, 0 to resume, 0 to wait for, 8 left alone; 1 of the dates to run has no input yet; nothing was changed');
+    const json = await backfill(['--from', '2026-09-30', '--to', '2026-10-01', '--dry-run', '--json']);
+    expect(JSON.parse(json.stdout).dates).toMatchObject([{ date: '2026-09-30', action: 'create', input_missing: 'data-2026-09-30.csv' }, { date: '2026-10-01', action: 'skip' }]);
     expect(await snapshot()).toEqual(before);
   }), 120_000);
 

@@ -68,7 +68,8 @@ describe('batchinfer init', () => {
     write(out, '# mine\n');
     const r = await cli(['init', '--model', wineModel, '--csv', 'data/wine.csv', '--out', out]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/jobs\/keep\.yaml: already exists; pass --force/);
+    // The way out that keeps the file comes first: on the demo, --force would overwrite jobs/wine.yaml.
+    expect(r.stderr).toMatch(/jobs\/keep\.yaml: already exists; pass --name NAME \(writes jobs\/NAME\.yaml\) or --out PATH for a new spec, or --force to overwrite this one/);
     expect(r.stderr).not.toMatch(stackFrame);
     expect(fs.readFileSync(path.join(tmp.dir, out), 'utf8')).toBe('# mine\n');
     const forced = await cli(['init', '--model', wineModel, '--csv', 'data/wine.csv', '--out', out, '--force']);
@@ -127,5 +128,14 @@ describe('batchinfer init', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/input "x" \[N, 3\] needs 3 numeric columns but narrow\.csv has 2 left \(besides the key "id"\): a, b; not usable: label \(not numeric\)/);
     expect(r.stderr).not.toMatch(stackFrame);
+  }));
+
+  it('started by npx (a clone, where batchinfer is not on PATH), the next commands it suggests start with npx', track(async () => {
+    const r = await runCli(['init', '--model', wineModel, '--csv', 'data/wine.csv', '--name', 'via-npx'], { cwd: tmp.dir, env: { DEBUG: undefined, npm_command: 'exec' }, timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('next: npx batchinfer validate jobs/via-npx.yaml && npx batchinfer run jobs/via-npx.yaml --preview 5');
+    const usage = await runCli(['init', '--csv', 'data/wine.csv'], { cwd: tmp.dir, env: { npm_command: 'exec' }, timeoutMs: 30_000 });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('(run npx batchinfer --help for usage)');
   }));
 });

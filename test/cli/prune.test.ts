@@ -67,4 +67,25 @@ describe('prune and retention', () => {
     expect(JSON.parse(resumed.stdout)).toMatchObject({ run_id: failed.run_id, resumed: true, status: 'succeeded', rows_scored: ROWS });
     expect(await rowsOf(failed.run_id)).toBe(ROWS);
   }), 120_000);
+
+  it('a --job with no run in the ledger (a typo) says so and names the jobs there; prune and runs', ws.track(async () => {
+    const p = await runCli(['prune', '--job', 'kpet', '--dry-run'], { cwd: ws.tmp.dir, env: env() });
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toMatch(/would delete 0 result rows of 0 runs and 0 rejects; runs _latest shows are kept; no run of job kpet in the ledger, which has runs of kept$/m);
+    const r = await runCli(['runs', '--job', 'kpet'], { cwd: ws.tmp.dir, env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('no runs match (job kpet); no run of job kpet in the ledger, which has runs of kept');
+    // A job that has runs, none of them matching: no note.
+    const none = await runCli(['runs', '--job', 'kept', '--status', 'cancelled'], { cwd: ws.tmp.dir, env: env() });
+    expect(none.stdout.trim()).toBe('no runs match (job kept, status cancelled)');
+  }));
+
+  it('superseded runs of a job without retention are kept, and prune says so and how to change it', ws.track(async () => {
+    const plain = writeSpec(ws.tmp.dir, 'plain.yaml', typedSpec({ name: 'plain', sink: { table: 'scores.plain' } }));
+    for (let i = 0; i < 3; i++) expect((await run(plain, '2026-05-01')).status).toBe('succeeded');
+    const r = await runCli(['prune', '--job', 'plain', '--dry-run'], { cwd: ws.tmp.dir, env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('dry run: would delete 0 result rows of 0 runs and 0 rejects');
+    expect(r.stdout).toMatch(/^kept: 2 superseded runs of plain \(no retention in the spec; add e\.g\. retention: \{ keep_runs_per_date: 2 \} to prune them\)$/m);
+  }));
 });

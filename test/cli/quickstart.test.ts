@@ -28,6 +28,19 @@ afterAll(async () => {
 });
 
 describe('quickstart (embedded PostgreSQL)', () => {
+  it('before the first run, status, runs, prune and cancel say there is no database yet and create none', async () => {
+    for (const args of [['status'], ['runs'], ['prune', '--dry-run']]) {
+      const r = await runCli(args, { cwd: repoRoot, env, timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^no runs yet: no embedded database in \S+ \(the first `batchinfer run` creates it\); run commands from the project, the folder holding jobs\/, or set DATABASE_URL/);
+      expect(r.stderr).not.toMatch(/initialising|starting embedded/);
+    }
+    const c = await runCli(['cancel', '5'], { cwd: repoRoot, env, timeoutMs: 30_000 });
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/run 5 is not in the ledger: no runs yet: no embedded database/);
+    expect(fs.existsSync(`${home.dir}/embedded-postgres.json`)).toBe(false);
+  }, 60_000);
+
   it('run jobs/wine.yaml scores 178 rows; db url/status find them; db stop stops the server', async () => {
     const run = await runCli(['run', 'jobs/wine.yaml', '--json', '--date', '2026-11-08'], { cwd: repoRoot, env, timeoutMs: 110_000 });
     expect(run.code, run.stderr).toBe(0);
@@ -62,7 +75,8 @@ describe('quickstart (embedded PostgreSQL)', () => {
     expect(stop.code, stop.stderr).toBe(0);
     expect(stop.stdout).toMatch(/embedded PostgreSQL stopped/);
     const after = await runCli(['db', 'status'], { cwd: repoRoot, env, timeoutMs: 60_000 });
-    expect(after.stdout).toMatch(/embedded PostgreSQL: stopped/);
+    expect(after.stdout).toMatch(/embedded PostgreSQL: stopped .*`batchinfer db start` starts it/);
+    expect(after.stdout).not.toMatch(/postgres:\/\//); // no URL that nothing answers
     expect(after.code).toBe(3); // like pg_ctl status
     // db url only prints: it does not start a stopped server (exit 3 and how to start it).
     const stoppedUrl = await runCli(['db', 'url'], { cwd: repoRoot, env, timeoutMs: 60_000 });

@@ -130,6 +130,9 @@ describe('batchinfer scheduler', () => {
     expect(await p.waitFor((e) => e.event === 'not scheduled')).toMatchObject({ job: 'adhoc', why: expect.stringContaining('no schedule') });
     const done = await p.waitFor((e) => e.event === 'run finished' && e.job === 'solo', 30_000);
     expect(done).toMatchObject({ status: 'succeeded', rows_read: 60, rows_scored: 60 });
+    // The run's lines name its tick as the tick line does, so one grep finds all three.
+    const ticked = await p.waitFor((e) => e.event === 'tick' && e.run_id === done.run);
+    expect(done.tick).toBe(ticked.tick);
     const [row] = await query<{ trigger: string; status: string; scheduled_for: Date | null }>(ws.db.url, `SELECT trigger, status, scheduled_for FROM batchinfer.runs WHERE run_id = $1`, [done.run]);
     expect(row).toMatchObject({ trigger: 'schedule', status: 'succeeded' });
     expect(row.scheduled_for).toBeInstanceOf(Date);
@@ -224,6 +227,10 @@ describe('batchinfer scheduler', () => {
         expect.stringMatching(/--jobs .*broken: no job spec there has a valid schedule/),
       ]),
     );
+    // schedule over the same folder: the jobs have schedules, their specs do not load; it says which.
+    const listed = await runCli(['schedule', '--jobs', dir], { cwd: ws.tmp.dir, env: dbEnv() });
+    expect(listed.code).toBe(2);
+    expect(listed.stdout.trim().split('\n')[0]).toBe(`no job in ${dir} has a schedule that loads (4 specs could not be loaded: fix what is said above)`);
     const missing = await runCli(['scheduler', '--jobs', 'no-such-dir'], { cwd: ws.tmp.dir, env: dbEnv() });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^batchinfer: --jobs no-such-dir: cannot read the folder \(ENOENT\)/);

@@ -168,7 +168,7 @@ describe('the scheduler, in process, on real PostgreSQL with a controlled clock'
     expect(queuerRuns[1].started_at!.getTime()).toBeGreaterThanOrEqual(queuerRuns[0].finished_at!.getTime());
     // batchinfer schedule shows the skip count
     const shown = await runCli(['schedule', '--jobs', ws.tmp.dir], { cwd: ws.tmp.dir, env: { DATABASE_URL: ws.db.url } });
-    expect(shown.stdout).toMatch(/^skipper {2}.*\n(?: {2}.*\n)* {2}ticks skipped because the previous run was still active \(overlap: skip\): 1, the last at 2026-11-01T12:02:00Z$/m);
+    expect(shown.stdout).toMatch(/^skipper {2}.*\n(?: {2}.*\n)* {2}ticks skipped because the previous run was still active \(overlap: skip\): 1, the last at 2026-11-01T12:02:00\+00:00$/m);
   }), 120_000);
 
   it('stopped mid-run: the run in flight ends cancelled, the waiting one too; the next start resumes both to succeeded', ws.track(async () => {

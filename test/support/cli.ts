@@ -14,9 +14,10 @@ export interface CliResult {
 
 /**
  * Variables that send `run` to a queue: taken from the test's own env only, never inherited (a
- * machine's REDIS_URL would otherwise turn every inline run of the suite into a queued one).
+ * machine's REDIS_URL would otherwise turn every inline run of the suite into a queued one). Also
+ * npm_command, which `npx vitest` sets and which makes hints say `npx batchinfer`.
  */
-const queueVariables = ['REDIS_URL', 'BATCHINFER_QUEUE', 'BATCHINFER_QUEUE_NAME'];
+const queueVariables = ['REDIS_URL', 'BATCHINFER_QUEUE', 'BATCHINFER_QUEUE_NAME', 'npm_command'];
 
 /** The environment for a batchinfer child process: this one's, less the queue variables, plus `extra`. */
 export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {

@@ -32,6 +32,8 @@ describe('progress line', () => {
     const o = { run_id: 7, status: 'succeeded' as const, rows_read: 1_234_567, rows_scored: 1_234_000, rows_rejected: 567, duration_s: 2.5 };
     expect(runSummary(o, 1_000_000)).toBe('run 7 succeeded: 1,234,567 rows read, 1,234,000 scored, 567 rejected in 2.5s (400,000 rows/s)');
     expect(runSummary(o)).toBe('run 7 succeeded: 1,234,567 rows read, 1,234,000 scored, 567 rejected');
+    expect(runSummary({ ...o, duration_s: 0.254 }, 178)).toMatch(/ in 0\.3s \(/);
+    expect(runSummary({ ...o, duration_s: 125.4 }, 178)).toMatch(/ in 2m 05s \(/);
     expect(runSummary({ ...o, rows_read: 0, rows_scored: 0, rows_rejected: 0, duration_s: 0 }, 0)).toBe('run 7 succeeded: 0 rows read, 0 scored, 0 rejected in 0s (0 rows/s)');
     // the progress line and the summary agree on how a number looks
     const p = new ProgressLine(tty(120));

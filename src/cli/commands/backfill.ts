@@ -2,6 +2,7 @@ import { queueName, resolveQueue } from '../queue-settings.js';
 import { connectPg } from '../../db/connect.js';
 import { defaults } from '../../defaults.js';
 import { UsageError } from '../../errors.js';
+import { missingDatedInput } from '../../backfill/missing-input.js';
 import { planBackfillRange, runBackfill, type BackfillOutcome, type DateResult } from '../../backfill/run-backfill.js';
 import { backfillDates, reprocessPolicies, type Reprocess } from '../../schedule/backfill-plan.js';
 import { loadSpec } from '../../spec/load-spec.js';
@@ -50,12 +51,18 @@ export async function backfillCommand(specPath: string, flags: BackfillFlags, io
     // Reads the ledger only: no migration, no run, no table.
     const client = await connectPg(db.url, { purpose: 'backfill dry-run', queryTimeoutMs: defaults.dbQueryTimeoutMs });
     try {
-      const plan = await planBackfillRange(client, spec, { from, to, reprocess, backwards });
+      const planned = await planBackfillRange(client, spec, { from, to, reprocess, backwards });
+      // A date that would run on a dated CSV not delivered yet would end "input not ready" (exit 3): say so now.
+      const plan = planned.map((p) => {
+        const missing = p.action === 'skip' || p.action === 'wait' ? undefined : missingDatedInput(spec, p.date, io.cwd);
+        return missing ? { ...p, input_missing: missing } : p;
+      });
       if (flags.json) print(io.stdout, JSON.stringify({ dry_run: true, job: spec.name, from, to, reprocess, dates: plan }));
       else {
-        for (const p of plan) print(io.stdout, `${p.date}  ${p.action.padEnd(6)}  ${p.why}`);
+        for (const p of plan) print(io.stdout, `${p.date}  ${p.action.padEnd(6)}  ${p.why}${'input_missing' in p ? `; input not there yet: ${p.input_missing}` : ''}`);
         const n = (a: string) => plan.filter((p) => p.action === a).length;
-        print(io.stdout, `dry run: ${plan.length} dates: ${n('create')} to create, ${n('rerun')} to run again, ${n('resume')} to resume, ${n('wait')} to wait for, ${n('skip')} left alone; nothing was changed`);
+        const notReady = plan.filter((p) => 'input_missing' in p).length;
+        print(io.stdout, `dry run: ${plan.length} dates: ${n('create')} to create, ${n('rerun')} to run again, ${n('resume')} to resume, ${n('wait')} to wait for, ${n('skip')} left alone${notReady ? `; ${notReady} of the dates to run ${notReady === 1 ? 'has' : 'have'} no input yet` : ''}; nothing was changed`);
       }
       return 0;
     } finally {

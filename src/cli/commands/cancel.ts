@@ -23,7 +23,7 @@ export async function cancelCommand(rawId: string, flags: CancelFlags, io: Comma
   const ledger = await openLedger(flags.databaseUrl, io, 'cancel');
   try {
     const outcome = ledger.exists ? await cancelRun(ledger.client, runId) : undefined;
-    if (!outcome) throw notInLedger(runId, ledger);
+    if (!ledger.exists || !outcome) throw notInLedger(runId, ledger);
     switch (outcome.action) {
       case 'finished':
         print(io.stdout, `run ${runId} already ${outcome.status}; nothing to cancel`);

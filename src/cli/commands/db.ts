@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { print, type CommandIO } from '../io.js';
+import { cliName, print, type CommandIO } from '../io.js';
 import { configuredDatabaseUrl, embeddedServer } from '../settings.js';
 
 /** batchinfer db start|stop|status|url: the embedded server; `url` prints the database in use (DATABASE_URL wins). */
@@ -17,7 +17,9 @@ export async function dbCommand(action: string, flags: { databaseUrl?: string; s
       const s = await server.status();
       if (configuredDatabaseUrl(flags.databaseUrl, io)) print(io.stdout, `using DATABASE_URL (the embedded server is not used)`);
       if (!s) print(io.stdout, 'embedded PostgreSQL: not initialised (any command that needs it starts it)');
-      else print(io.stdout, `embedded PostgreSQL: ${s.running ? 'running' : 'stopped'} on 127.0.0.1:${s.port}, data ${s.dataDir}\n${s.url}`);
+      else if (s.running) print(io.stdout, `embedded PostgreSQL: running on 127.0.0.1:${s.port}, data ${s.dataDir}\n${s.url}`);
+      // No URL for a stopped server: nothing answers there (it was last on s.port, and may get another port on start).
+      else print(io.stdout, `embedded PostgreSQL: stopped (data ${s.dataDir}); \`${cliName(io.env)} db start\` starts it, and so does any command that needs it`);
       return s?.running ? 0 : 3;
     }
     case 'url': {
@@ -27,7 +29,7 @@ export async function dbCommand(action: string, flags: { databaseUrl?: string; s
       // Only prints: starting a server is not a side effect of asking where it is.
       const s = await server.status();
       if (!s?.running) {
-        print(io.stderr, `batchinfer: the embedded PostgreSQL is ${s ? 'stopped' : 'not initialised'} (${server.home}); start it with \`batchinfer db start\` (or \`db url --start\`), or set DATABASE_URL`);
+        print(io.stderr, `batchinfer: the embedded PostgreSQL is ${s ? 'stopped' : 'not initialised'} (${server.home}); start it with \`${cliName(io.env)} db start\` (or \`db url --start\`), or set DATABASE_URL`);
         return 3;
       }
       print(io.stdout, s.url);

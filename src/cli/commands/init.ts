@@ -5,7 +5,7 @@ import { describeModelFile } from '../../model/model-file.js';
 import { readSignature } from '../../model/signature.js';
 import { draftSpec } from '../../init/draft-spec.js';
 import { sampleCsv } from '../../init/sample-csv.js';
-import { print, type CommandIO } from '../io.js';
+import { cliName, print, type CommandIO } from '../io.js';
 
 export interface InitFlags {
   model: string;
@@ -27,7 +27,7 @@ export async function initCommand(flags: InitFlags, io: CommandIO): Promise<numb
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new UsageError(`--name ${name}: must be letters, digits, . _ - (starting with a letter or digit)`);
   const outAbs = path.resolve(io.cwd, flags.out ?? path.join('jobs', `${name}.yaml`));
   const outLabel = path.relative(io.cwd, outAbs) || outAbs;
-  if (!flags.force && fs.existsSync(outAbs)) throw new UsageError(`${outLabel}: already exists; pass --force to overwrite it, or --out another path`);
+  if (!flags.force && fs.existsSync(outAbs)) throw new UsageError(`${outLabel}: already exists; pass --name NAME (writes jobs/NAME.yaml) or --out PATH for a new spec, or --force to overwrite this one`);
 
   const model = await describeModelFile(modelAbs, undefined, `--model ${flags.model}`, 'pass the path of an .onnx file');
   let st: fs.Stats;
@@ -48,12 +48,13 @@ export async function initCommand(flags: InitFlags, io: CommandIO): Promise<numb
     await fs.promises.writeFile(outAbs, draft.text, { flag: flags.force ? 'w' : 'wx' });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new UsageError(`${outLabel}: already exists; pass --force to overwrite it, or --out another path`);
+    if (code === 'EEXIST') throw new UsageError(`${outLabel}: already exists; pass --name NAME (writes jobs/NAME.yaml) or --out PATH for a new spec, or --force to overwrite this one`);
     throw new UsageError(`${outLabel}: cannot write (${code})`);
   }
   const cols = draft.inputs.reduce((n, i) => n + i.columns.length, 0);
   print(io.stdout, `wrote ${outLabel}: key ${draft.key}, ${cols} input columns, ${draft.outputs.length} result columns${draft.leftOut.length ? ` (left out: ${draft.leftOut.join(', ')})` : ''}`);
-  print(io.stdout, `next: batchinfer validate ${outLabel} && batchinfer run ${outLabel} --preview 5`);
+  const cli = cliName(io.env);
+  print(io.stdout, `next: ${cli} validate ${outLabel} && ${cli} run ${outLabel} --preview 5`);
   return 0;
 }
 

@@ -3,7 +3,7 @@ import { latestViewSuffix, monitoringOf } from '../../spec/job-spec.js';
 import { displayName } from '../../sql/identifiers.js';
 import { parseLogicalDate, todayUtc } from '../../spec/template.js';
 import { runJob } from '../../execute/run-job.js';
-import { print, type CommandIO } from '../io.js';
+import { cliName, print, type CommandIO } from '../io.js';
 import { ProgressLine } from '../progress.js';
 import { resolveDatabaseUrl, resolveThreads, settingsOf } from '../settings.js';
 import { threadsFor } from '../../execute/threads-for.js';
@@ -46,12 +46,12 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
       if (flags.json) print(io.stdout, JSON.stringify({ ...q, exit_code: exitCode }));
       else {
         if (q.note) print(io.stderr, `batchinfer: ${q.note}`);
-        print(io.stdout, `run ${q.run_id} of ${spec.name} for ${logicalDate} ${q.status}: ${q.chunks_queued} of ${q.chunks_total} chunks queued${q.resumed ? ' (resumed)' : ''}; follow it with: batchinfer status ${q.run_id}`);
+        print(io.stdout, `run ${q.run_id} of ${spec.name} for ${logicalDate} ${q.status}: ${q.chunks_queued} of ${q.chunks_total} chunks queued${q.resumed ? ' (resumed)' : ''}; follow it with: ${cliName(io.env)} status ${q.run_id}`);
         if (q.error) print(io.stdout, `error: ${q.error}`);
       }
       return exitCode;
     }
-    if (!flags.json) print(io.stderr, `batchinfer: queued run ${q.run_id} of ${spec.name} for ${logicalDate}: ${q.chunks_queued} chunks; waiting for workers`);
+    if (!flags.json) print(io.stderr, `batchinfer: queued run ${q.run_id} of ${spec.name} for ${logicalDate}: ${q.chunks_queued} chunk${q.chunks_queued === 1 ? '' : 's'}; waiting for workers`);
     const { followRun } = await import('../../queue/follow-run.js');
     progress.start();
     try {
@@ -90,7 +90,7 @@ export async function runCommand(specPath: string, flags: RunFlags, io: CommandI
     for (const w of o.warnings) print(io.stdout, `warning: ${w}`);
     if (o.drift_status) print(io.stdout, `drift: max PSI ${o.max_psi?.toFixed(3)} (${o.drift_status}); profile: batchinfer report ${o.run_id}`);
     if (o.rows_rejected > 0) print(io.stdout, `rejects: SELECT line, key, reason FROM batchinfer.rejects WHERE run_id = ${o.run_id} ORDER BY chunk, line;`);
-    if (o.status === 'succeeded') print(io.stdout, `results: SELECT * FROM ${displayName(spec.sink.schema, spec.sink.table)} WHERE run_id = ${o.run_id};  (newest per date: ${displayName(spec.sink.schema, spec.sink.table + latestViewSuffix)})${db.embedded ? `\n  psql "$(npx batchinfer db url)"` : ''}`);
+    if (o.status === 'succeeded') print(io.stdout, `results: SELECT * FROM ${displayName(spec.sink.schema, spec.sink.table)} WHERE run_id = ${o.run_id};  (newest per date: ${displayName(spec.sink.schema, spec.sink.table + latestViewSuffix)})${db.embedded ? `\n  psql "$(${cliName(io.env)} db url)"` : ''}`);
   }
   return exitCode;
 }

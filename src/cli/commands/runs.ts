@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.js';
 import type { RunStatus } from '../../runs/ledger.js';
 import { listRuns, runStatuses } from '../../runs/run-status.js';
+import { unknownJobNote } from '../../runs/job-names.js';
 import { print, type CommandIO } from '../io.js';
 import { openLedger } from '../open-ledger.js';
 import { formatCount, formatDuration, formatTable } from '../table.js';
@@ -29,7 +30,7 @@ export async function runsCommand(flags: RunsFlags, io: CommandIO): Promise<numb
     }
     if (runs.length === 0) {
       const filters = [flags.job && `job ${flags.job}`, status && `status ${status}`].filter(Boolean).join(', ');
-      print(io.stdout, filters && ledger.exists ? `no runs match (${filters})` : `no runs yet (in ${ledger.where})`);
+      print(io.stdout, filters && ledger.exists ? `no runs match (${filters})${await unknownJobNote(ledger.client, flags.job)}` : ledger.noRuns);
       return 0;
     }
     print(

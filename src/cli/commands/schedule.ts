@@ -42,7 +42,8 @@ export async function scheduleCommand(flags: ScheduleFlags, io: CommandIO, now =
   for (const p of loaded.problems) print(io.stderr, `${p.message}`);
   if (flags.json) print(io.stdout, JSON.stringify(out));
   else {
-    if (out.length === 0) print(io.stdout, `no job in ${dir} has a schedule`);
+    const bad = loaded.problems.length;
+    if (out.length === 0) print(io.stdout, `no job in ${dir} has a schedule${bad ? ` that loads (${bad} spec${bad === 1 ? '' : 's'} could not be loaded: fix what is said above)` : ''}`);
     for (const j of out) print(io.stdout, human(j));
     for (const u of loaded.unscheduled) print(io.stdout, `(${u.file}: job ${u.job} has no schedule; not scheduled)`);
   }
@@ -69,13 +70,15 @@ async function describe(job: ScheduledJob, now: number, state?: (job: string) =>
 }
 
 function human(j: JobSchedule): string {
+  // Every tick as the next ticks show it: in the schedule's timezone (the ledger's are UTC).
+  const zoned = (utc: string | null) => (utc === null ? '' : isoInZone(j.timezone, Date.parse(utc)));
   const lines = [
     `${j.job}  (${j.file})`,
     `  cron "${j.cron}" in ${j.timezone}; logical_date ${j.logical_date}; overlap ${j.overlap}; catchup ${j.catchup ? `on (at most ${j.catchup_limit})` : 'off'}`,
     `  next: ${j.next.map((n) => `${n.tick} (for ${n.logical_date})`).join(', ')}`,
-    `  last scheduled run: ${j.last_run ? `${j.last_run.run_id} ${j.last_run.status} (tick ${j.last_run.scheduled_for}, for ${j.last_run.logical_date})` : 'none yet'}`,
+    `  last scheduled run: ${j.last_run ? `${j.last_run.run_id} ${j.last_run.status} (tick ${zoned(j.last_run.scheduled_for)}, for ${j.last_run.logical_date})` : 'none yet'}`,
   ];
-  if (j.overlap_skips > 0) lines.push(`  ticks skipped because the previous run was still active (overlap: skip): ${j.overlap_skips}, the last at ${j.last_skipped_for}`);
-  if (j.last_error && (!j.last_run || j.last_error_for! > j.last_run.scheduled_for)) lines.push(`  last tick that could not create its run: ${j.last_error_for}: ${j.last_error}`);
+  if (j.overlap_skips > 0) lines.push(`  ticks skipped because the previous run was still active (overlap: skip): ${j.overlap_skips}, the last at ${zoned(j.last_skipped_for)}`);
+  if (j.last_error && (!j.last_run || j.last_error_for! > j.last_run.scheduled_for)) lines.push(`  last tick that could not create its run: ${zoned(j.last_error_for)}: ${j.last_error}`);
   return lines.join('\n');
 }

@@ -23,7 +23,7 @@ export async function statusCommand(rawId: string | undefined, flags: StatusFlag
     }
     const runs = ledger.exists ? await latestRuns(ledger.client) : [];
     if (flags.json) print(io.stdout, JSON.stringify(runs));
-    else if (runs.length === 0) print(io.stdout, `no runs yet (in ${ledger.where})`);
+    else if (runs.length === 0) print(io.stdout, ledger.noRuns);
     else print(io.stdout, latestTable(runs));
     return 0;
   } finally {
