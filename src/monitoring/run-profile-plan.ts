@@ -9,7 +9,7 @@ import { CsvSource } from '../sources/csv-source.js';
 import type { ChunkRange, Source } from '../sources/source.js';
 import { monitoringOf } from '../spec/job-spec.js';
 import type { ProfilePlan } from './chunk-profiler.js';
-import { columnKey, sampleEdges, type ColumnProfile, type ProfileRole } from './column-profile.js';
+import { columnKey, mergeProfiles, sampleEdges, type ColumnProfile, type ProfileRole } from './column-profile.js';
 import { planWith, profileRows, profiledColumns } from './profile-rows.js';
 
 /** What the run's chunks need to profile: the source and model they score with, and the chunk at hand (for a sample). */
@@ -87,11 +87,21 @@ async function decide(d: PlanDeps, columns: { role: ProfileRole; column: string 
     // far, spread over them (a file sorted by some column shows more of its range than in one chunk).
     const plan = planWith(d.run.spec, d.outputs, () => [0, 1]);
     const chunks = await sampleChunks(d);
-    sampled = await profileRows(d.source, d.session, d.run.spec, plan, chunks, {
-      maxRowsPerChunk: Math.ceil(defaults.profileSampleRows / chunks.length),
-      signal: d.signal,
-      snapshot: d.run.sourceSnapshot ?? undefined,
-    });
+    const opts = { maxRowsPerChunk: Math.ceil(defaults.profileSampleRows / chunks.length), signal: d.signal, snapshot: d.run.sourceSnapshot ?? undefined };
+    for (const c of chunks) {
+      let part: Map<string, ColumnProfile>;
+      try {
+        part = await profileRows(d.source, d.session, d.run.spec, plan, [c], opts);
+      } catch (err) {
+        // Another chunk's bad input is that chunk's failure, met when it is scored; this chunk's own is this one's.
+        if (c.chunk === d.chunk.chunk || d.signal?.aborted) throw err;
+        continue;
+      }
+      for (const [key, p] of part) {
+        const had = sampled.get(key);
+        sampled.set(key, had ? mergeProfiles(had, p) : p); // same edges: the range merges
+      }
+    }
   }
   const rows = columns.map((c) => {
     const key = columnKey(c.role, c.column);

@@ -21,6 +21,10 @@ describe('exit codes a scheduler can act on', () => {
     const r = await runCli(['run', spec, '--date', '2026-08-01', '--json'], { cwd: ws.tmp.dir, env: env() });
     expect(r.code).toBe(3);
     expect(JSON.parse(r.stdout)).toEqual({ status: 'error', exit_code: 3, error: expect.stringMatching(/in-2026-08-01\.csv does not exist \(yet\): the input for this date is not ready/) });
+    // validate says it as run does: 3, not a spec error
+    const v = await runCli(['validate', spec, '--date', '2026-08-01'], { cwd: ws.tmp.dir, env: env() });
+    expect(v.code, v.stderr).toBe(3);
+    expect(v.stderr).toMatch(/in-2026-08-01\.csv does not exist \(yet\)/);
   }));
 
   it('a spec typo with --json prints one JSON object and exits 2; an unquoted {{ds}} gets one line saying to quote it', ws.track(async () => {

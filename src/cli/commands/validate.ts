@@ -1,7 +1,7 @@
 import { loadSpec } from '../../spec/load-spec.js';
 import { parseLogicalDate, templateVars, todayUtc } from '../../spec/template.js';
 import { bindTemplate } from '../../sources/postgres-query.js';
-import { errorMessage } from '../../errors.js';
+import { errorMessage, InputNotReadyError } from '../../errors.js';
 import { describeReject, validateJob, type JobFindings } from '../../validate/validate-job.js';
 import { print, type CommandIO } from '../io.js';
 import { configuredDatabaseUrl, embeddedServer, resolveDatabaseUrl } from '../settings.js';
@@ -14,6 +14,8 @@ import { configuredDatabaseUrl, embeddedServer, resolveDatabaseUrl } from '../se
 export async function validateCommand(specPaths: string[], flags: { date?: string; databaseUrl?: string; showSql?: boolean; json?: boolean }, io: CommandIO): Promise<number> {
   const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
   const all: JobFindings[] = [];
+  /** specs whose only problem is that the day's input is not there yet (exit 3, as run) */
+  let notReady = 0;
   for (const p of specPaths) {
     let found: JobFindings;
     try {
@@ -36,6 +38,7 @@ export async function validateCommand(specPaths: string[], flags: { date?: strin
         print(io.stdout, `  bound: ${names.length ? names.map((n) => `{{${n}}} = ${vars[n]}`).join(', ') : '(no template variables)'}`);
       }
     } catch (err) {
+      if (err instanceof InputNotReadyError) notReady++;
       found = { spec: p, ok: false, notes: [], errors: [errorMessage(err)] };
       if (!flags.json) print(io.stderr, errorMessage(err));
     }
@@ -43,7 +46,8 @@ export async function validateCommand(specPaths: string[], flags: { date?: strin
   }
   const ok = all.every((f) => f.ok);
   if (flags.json) print(io.stdout, JSON.stringify({ ok, specs: all }));
-  return ok ? 0 : 2;
+  // Input not ready (the day's CSV not there yet) is 3, as `run` says it: wait and try again; any other problem 2.
+  return ok ? 0 : all.filter((f) => !f.ok).length === notReady ? 3 : 2;
 }
 
 /** What the sample and the table check found, below the spec's ok line; errors on stderr. */
