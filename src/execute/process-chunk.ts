@@ -5,7 +5,7 @@ import { COPY_HEADER, COPY_TRAILER, CopyWriter, provenanceBytes } from '../sink/
 import { encodeRows, nanRows } from '../sink/encode-rows.js';
 import { qualified, quoteIdent, resultColumns } from '../sink/result-table.js';
 import { loadChunk } from '../runs/ledger.js';
-import type { ChunkRange, Reject, RowBatch } from '../sources/source.js';
+import { keyOf, type ChunkRange, type Reject, type RowBatch } from '../sources/source.js';
 import { bigintKey, type Key } from '../sources/keys.js';
 import type { ChunkContext } from './chunk-context.js';
 import { defaults } from '../defaults.js';
@@ -112,7 +112,7 @@ async function attemptChunk(
         rowsScored += batch.n;
         if (nan) {
           for (let r = 0; r < batch.n; r++)
-            if (nan.skip[r] === 1) rejects.push({ line: batch.lines?.[r] ?? null, key: String(batch.keys[r]), reason: `model output NaN in column "${nan.columns[r]}"`, raw: rawOfRow(ctx, batch, r) });
+            if (nan.skip[r] === 1) rejects.push({ line: batch.lines?.[r] ?? null, key: String(keyOf(batch, r)), reason: `model output NaN in column "${nan.columns[r]}"`, raw: rawOfRow(ctx, batch, r) });
           rowsScored -= nan.skip.reduce((a, b) => a + b, 0);
         }
       }
@@ -187,7 +187,7 @@ function feeds(ctx: ChunkContext, batch: RowBatch): Record<string, Tensor> {
 async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<Set<Key>> {
   const spec = ctx.run.spec;
   const keys: Key[] = [];
-  for await (const batch of ctx.source.read(chunk, { signal, snapshot: ctx.run.sourceSnapshot ?? undefined })) keys.push(...batch.keys.slice(0, batch.n));
+  for await (const batch of ctx.source.read(chunk, { signal, snapshot: ctx.run.sourceSnapshot ?? undefined })) for (let r = 0; r < batch.n; r++) keys.push(keyOf(batch, r));
   const inTable = new Set<Key>();
   for (let i = 0; i < keys.length; i += 10_000) {
     const { rows } = await ctx.client.query<{ k: string }>(
@@ -210,7 +210,7 @@ async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: Chun
     const seen = new Set<Key>();
     for await (const batch of ctx.source.read(range, { signal, snapshot: ctx.run.sourceSnapshot ?? undefined })) {
       for (let r = 0; r < batch.n; r++) {
-        const k = batch.keys[r];
+        const k = keyOf(batch, r);
         if (!inTable.has(k) || seen.has(k)) continue;
         seen.add(k);
         inTable.delete(k);
@@ -232,7 +232,7 @@ async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: Chun
 
 /** A scored row as text for a reject made after reading (NaN output, a duplicate taken back): key and features. */
 function rawOfRow(ctx: ChunkContext, batch: RowBatch, r: number): string {
-  const parts = [`${ctx.run.spec.key}=${batch.keys[r]}`];
+  const parts = [`${ctx.run.spec.key}=${keyOf(batch, r)}`];
   ctx.run.spec.inputs.forEach((input, i) => {
     const w = input.columns.length;
     input.columns.forEach((col, j) => parts.push(`${col}=${batch.features[i][r * w + j]}`));
