@@ -63,6 +63,8 @@ async function attemptChunk(
   const { client, run, session, outputs } = ctx;
   const spec = run.spec;
   let copy: ReturnType<typeof copyFrom> | undefined;
+  /** the server ended the COPY with this error: nothing left to abort */
+  let copyError: Error | undefined;
   // Chunk commits don't wait for the WAL flush: a chunk lost in a server crash loses its rows and its
   // done-mark together (resume redoes it), and the run's final status commits synchronously, which
   // flushes every chunk before it.
@@ -85,7 +87,6 @@ async function attemptChunk(
     const table = qualified(spec.sink.schema, spec.sink.table);
     const columns = resultColumns(spec, outputs).map((c) => quoteIdent(c.name));
     const stream = (copy = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT binary)`)));
-    let copyError: Error | undefined;
     stream.on('error', (err: Error) => (copyError ??= err));
     const write = async (b: Buffer) => {
       if (copyError) throw copyError;
@@ -142,8 +143,9 @@ async function attemptChunk(
     await client.query('COMMIT');
     return { chunk: chunkNo, skipped: false, rowsRead: rowsScored + rowsRejected, rowsScored, rowsRejected };
   } catch (err) {
-    // A COPY still open holds the connection: abort it (CopyFail) before the ROLLBACK can run.
-    if (copy && !copy.writableFinished) await abortCopy(copy, err as Error);
+    // A COPY still open holds the connection: abort it (CopyFail) before the ROLLBACK can run. One the
+    // server refused (its table dropped meanwhile, a constraint) is over: aborting it would wait forever.
+    if (copy && !copy.writableFinished && !copyError) await abortCopy(copy, err as Error);
     await client.query('ROLLBACK').catch(() => undefined);
     if (sqlState(err) === '23505') {
       // Only a clash on batchinfer's own primary key (run_id, key) is a duplicate between chunks.
@@ -160,6 +162,7 @@ async function attemptChunk(
 
 function abortCopy(copy: ReturnType<typeof copyFrom>, err: Error): Promise<void> {
   return new Promise((resolve) => {
+    if (copy.closed) return resolve();
     copy.once('close', () => resolve());
     copy.on('error', () => undefined);
     copy.destroy(err);
