@@ -366,7 +366,8 @@ export class PostgresSource implements Source {
     /** a text column's key left as bytes at buf[starts[0], +keyLen) */
     let keyBytes = false;
     if (keyLen >= 0) {
-      if (plan.intKey) key = plan.bigintKeys ? reader.int8Key(starts[0]) : reader.int8Text(starts[0]);
+      // An integer column: a number up to 15 digits (text keys get its digits without a string), text beyond.
+      if (plan.intKey) key = reader.int8Key(starts[0]);
       else if (!plan.bigintKeys) {
         keyBytes = keyLen > 0;
         // The result table's key index takes at most ~2.7 KB: a longer key would fail the whole chunk's COPY.
@@ -418,7 +419,7 @@ export class PostgresSource implements Source {
     // Last, as in the CSV source: a rejected row's key stays free for a good row.
     if (seen instanceof TextKeySet) {
       if (reason === null) {
-        const id = keyBytes ? seen.addBytes(buf, starts[0], starts[0] + keyLen) : seen.addString(key as string);
+        const id = keyBytes ? seen.addBytes(buf, starts[0], starts[0] + keyLen) : typeof key === 'number' ? seen.addInteger(key) : seen.addString(key!);
         if (id < 0) reason = `duplicate key "${keyBytes ? buf.toString('utf8', starts[0], starts[0] + keyLen) : key}" (already seen in this run)`;
         else batch.keyIds![r] = id;
       }

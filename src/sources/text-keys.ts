@@ -94,6 +94,20 @@ export class TextKeySet {
     return this.addBytes(b, 0, b.length);
   }
 
+  /** Record an integer key (an integer column read into a text key) by its decimal digits: no string. */
+  addInteger(v: number): number {
+    const b = this.scratch;
+    let n = v < 0 ? -v : v;
+    let i = b.length;
+    do {
+      const q = Math.floor(n / 10);
+      b[--i] = 48 + (n - q * 10);
+      n = q;
+    } while (n > 0);
+    if (v < 0) b[--i] = 45;
+    return this.addBytes(b, i, b.length);
+  }
+
   /** The key's text (for messages and the rare paths that need a string). */
   text(id: number): string {
     return this.bytes.toString('utf8', this.starts[id], this.starts[id + 1]);
