@@ -46,6 +46,21 @@ describe('TextKeySet', () => {
     expect([add(set, 'customer-3-yyy'), add(set, 'customer-4-yyyy'), add(set, 'customer-4-yyyy')]).toEqual([false, true, false]);
   });
 
+  it('needs no table while keys ascend (shorter first, then bytewise) and finds every earlier key once they stop', () => {
+    const set = new TextKeySet();
+    const ids = Array.from({ length: 3000 }, (_, i) => String(i + 1)); // "1" .. "3000": ascending
+    for (const k of ids) expect(add(set, k)).toBe(true);
+    expect(add(set, '3000')).toBe(false); // the last one again
+    expect(add(set, '17')).toBe(false); // an early one: the table is built from every key so far
+    expect(add(set, '0')).toBe(true);
+    for (const k of ['1', '999', '2999', '0']) expect(add(set, k)).toBe(false);
+    expect(add(set, '3001')).toBe(true);
+    set.reset();
+    expect([add(set, 'b'), add(set, 'a'), add(set, 'b'), add(set, 'ab'), add(set, 'a')]).toEqual([true, true, false, true, false]);
+    set.reset(new Set(['5']));
+    expect([add(set, '6'), add(set, '5'), add(set, '7')]).toEqual([true, false, true]);
+  });
+
   it('settles equal hashes by comparing bytes: colliding keys are both kept', () => {
     // Two strings with the same 32-bit FNV-1a hash (the set's), found by search.
     const set = new TextKeySet();
@@ -63,6 +78,7 @@ describe('TextKeySet', () => {
       if (other !== undefined) pair = [other, k];
       else seen.set(h, k);
     }
+    expect([add(set, 'zz'), add(set, 'a')]).toEqual([true, true]); // keys stopped ascending: the hash table is in use
     expect([add(set, pair[0]), add(set, pair[1]), add(set, pair[0]), add(set, pair[1])]).toEqual([true, true, false, false]);
   });
 });
