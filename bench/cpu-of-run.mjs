@@ -1,6 +1,7 @@
 // CPU of one whole run, robust on a shared machine where wall times swing: the node process (user+sys,
 // threads included) plus its Postgres backends (/proc/PID/stat, sampled every 30 ms; the server must be
-// local). usage: node bench/cpu-of-run.mjs CHECKOUT_DIR SPEC_NAME (bench/data/SPEC_NAME.yaml; drops schema ab first)
+// local). usage: node bench/cpu-of-run.mjs CHECKOUT_DIR SPEC_NAME, e.g. `. bench-csv` after `npm run bench`
+// wrote bench/data/bench-csv.yaml; the spec's result table is emptied first, as the bench does.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import pg from 'pg';
@@ -8,7 +9,8 @@ const [dir, spec] = process.argv.slice(2);
 const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const c = new pg.Client({ connectionString: url, application_name: 'cpu-sampler' });
 await c.connect();
-await c.query('DROP SCHEMA IF EXISTS ab CASCADE');
+const table = /sink: \{ table: ([\w.]+) \}/.exec(fs.readFileSync(new URL(`data/${spec}.yaml`, import.meta.url), 'utf8'))?.[1];
+if (table) await c.query(`DO $$ BEGIN IF to_regclass('${table}') IS NOT NULL THEN TRUNCATE ${table}; END IF; END $$`);
 const tick = 100; // CLK_TCK
 const backends = new Map();
 let done = false;
