@@ -5,7 +5,7 @@ import { COPY_HEADER, COPY_TRAILER, CopyWriter, provenanceBytes } from '../sink/
 import { encodeRows, nanRows } from '../sink/encode-rows.js';
 import { qualified, quoteIdent, resultColumns } from '../sink/result-table.js';
 import { loadChunk } from '../runs/ledger.js';
-import type { ChunkRange, Reject, RowBatch } from '../sources/source.js';
+import { keyOf, type ChunkRange, type Reject, type RowBatch } from '../sources/source.js';
 import { bigintKey, type Key } from '../sources/keys.js';
 import type { ChunkContext } from './chunk-context.js';
 import { defaults } from '../defaults.js';
@@ -138,7 +138,7 @@ async function attemptChunk(
           for (let r = 0; r < batch.n; r++) {
             if (skip[r] !== 1) continue;
             const reason = unfed?.skip[r] === 1 ? unfed.reasons[r] : `model output NaN in column "${nan!.columns[r]}"`;
-            rejects.push({ line: batch.lines?.[r] ?? null, key: String(batch.keys[r]), reason, raw: rawOfRow(ctx, batch, r) });
+            rejects.push({ line: batch.lines?.[r] ?? null, key: String(keyOf(batch, r)), reason, raw: rawOfRow(ctx, batch, r) });
             rowsScored--;
           }
         }
@@ -207,7 +207,7 @@ function abortCopy(copy: ReturnType<typeof copyFrom>, err: Error): Promise<void>
 async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: ChunkRange, signal: AbortSignal | undefined): Promise<Set<Key>> {
   const spec = ctx.run.spec;
   const keys: Key[] = [];
-  for await (const batch of ctx.source.read(chunk, { signal, snapshot: ctx.run.sourceSnapshot ?? undefined })) keys.push(...batch.keys.slice(0, batch.n));
+  for await (const batch of ctx.source.read(chunk, { signal, snapshot: ctx.run.sourceSnapshot ?? undefined })) for (let r = 0; r < batch.n; r++) keys.push(keyOf(batch, r));
   const inTable = new Set<Key>();
   for (let i = 0; i < keys.length; i += 10_000) {
     const { rows } = await ctx.client.query<{ k: string }>(
@@ -230,7 +230,7 @@ async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: Chun
     const seen = new Set<Key>();
     for await (const batch of ctx.source.read(range, { signal, snapshot: ctx.run.sourceSnapshot ?? undefined })) {
       for (let r = 0; r < batch.n; r++) {
-        const k = batch.keys[r];
+        const k = keyOf(batch, r);
         if (!inTable.has(k) || seen.has(k)) continue;
         seen.add(k);
         inTable.delete(k);
@@ -252,7 +252,7 @@ async function resolveDuplicates(ctx: ChunkContext, chunkNo: number, chunk: Chun
 
 /** A scored row as text for a reject made after reading (NaN output, a duplicate taken back): key and features. */
 function rawOfRow(ctx: ChunkContext, batch: RowBatch, r: number): string {
-  const parts = [`${ctx.run.spec.key}=${batch.keys[r]}`];
+  const parts = [`${ctx.run.spec.key}=${keyOf(batch, r)}`];
   ctx.run.spec.inputs.forEach((input, i) => {
     const w = input.columns.length;
     input.columns.forEach((col, j) => parts.push(`${col}=${batch.features[i][r * w + j]}`));

@@ -6,7 +6,7 @@ import type { OutputColumn } from '../model/signature.js';
 import { nanRows } from '../sink/encode-rows.js';
 import { openSource } from '../sources/open-source.js';
 import type { Key } from '../sources/keys.js';
-import type { ChunkRange, RowBatch } from '../sources/source.js';
+import { keyOf, type ChunkRange, type RowBatch } from '../sources/source.js';
 import type { JobSpec } from '../spec/job-spec.js';
 import { firstChunks } from './first-chunks.js';
 
@@ -132,7 +132,7 @@ function decodeRows(spec: JobSpec, outputs: OutputColumn[], batch: RowBatch, res
       const v = c.data[r * c.stride + c.offset];
       values[c.column] = c.float32 ? shortestFloat32(v as number) : plain(v);
     }
-    rows.push({ key: batch.keys[r], line: batch.lines?.[r] ?? null, inputs, outputs: values });
+    rows.push({ key: keyOf(batch, r), line: batch.lines?.[r] ?? null, inputs, outputs: values });
   }
   return rows;
 }

@@ -1,5 +1,10 @@
-import { parse, validate } from 'node-cron';
+import { createRequire } from 'node:module';
 import { addDays, daysInMonth, fromWallTime, localDate, offsetMs, wallTime, weekday } from './zoned-time.js';
+
+// node-cron is loaded on first use: a run of a spec without a schedule never needs it (~20 ms of start-up).
+const require = createRequire(import.meta.url);
+let nodeCron: typeof import('node-cron') | undefined;
+const cron = () => (nodeCron ??= require('node-cron') as typeof import('node-cron'));
 
 /**
  * A cron expression's ticks in a timezone, forwards and backwards, without waiting for them.
@@ -24,7 +29,7 @@ export class CronSchedule {
     readonly expression: string,
     readonly timezone: string,
   ) {
-    const f = parse(expression);
+    const f = cron().parse(expression);
     const nums = (xs: (number | string)[]) => [...new Set(xs.map(Number))].sort((a, b) => a - b);
     this.seconds = nums(f.second);
     this.minutes = nums(f.minute);
@@ -36,7 +41,7 @@ export class CronSchedule {
 
   /** A schedule, or why the expression is not one (bad syntax, a date that never comes). */
   static parse(expression: string, timezone: string): CronSchedule | { error: string } {
-    if (!validate(expression)) return { error: 'is not a valid cron expression (5 fields, or 6 with seconds first; e.g. "0 2 * * *")' };
+    if (!cron().validate(expression)) return { error: 'is not a valid cron expression (5 fields, or 6 with seconds first; e.g. "0 2 * * *")' };
     let s: CronSchedule;
     try {
       s = new CronSchedule(expression, timezone);

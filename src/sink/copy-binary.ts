@@ -120,6 +120,17 @@ export class CopyWriter {
     this.pos += 4 + bytes.length;
   }
 
+  /** A text value from UTF-8 bytes src[s, e), copied in a loop (keys are short: a native copy call costs more). */
+  textBytes(src: Uint8Array, s: number, e: number): void {
+    const n = e - s;
+    this.ensure(4 + n);
+    this.view.setInt32(this.pos, n);
+    const { buf } = this;
+    let q = this.pos + 4;
+    for (let i = s; i < e; i++) buf[q++] = src[i];
+    this.pos = q;
+  }
+
   /** Bytes copied in a loop: for the few dozen of a row's provenance this beats a native copy call. */
   raw(bytes: Uint8Array): void {
     const n = bytes.length;

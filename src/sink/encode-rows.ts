@@ -60,13 +60,20 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
   const cols = columnsOf(outputs, results, n);
   const fields = 1 + batch.passthrough.length + cols.length + 4;
   const bigintKey = keyType === 'bigint';
+  const textKeys = batch.textKeys;
   for (let r = 0; r < n; r++) {
     if (skip !== undefined && skip[r] === 1) continue;
     w.tupleStart(fields);
-    const key = batch.keys[r];
-    if (!bigintKey) w.text(typeof key === 'string' ? key : String(key));
-    else if (typeof key === 'number') w.int8FromNumber(key);
-    else w.int8(BigInt(key)); // more than 15 digits: canonical text
+    if (textKeys !== undefined) {
+      // straight from the source's bytes: no string per key
+      const id = batch.keyIds![r];
+      w.textBytes(textKeys.bytes, textKeys.starts[id], textKeys.starts[id + 1]);
+    } else {
+      const key = batch.keys[r];
+      if (!bigintKey) w.text(typeof key === 'string' ? key : String(key));
+      else if (typeof key === 'number') w.int8FromNumber(key);
+      else w.int8(BigInt(key)); // more than 15 digits: canonical text
+    }
     for (let p = 0; p < batch.passthrough.length; p++) {
       const v = batch.passthrough[p][r];
       if (v === null) w.null();

@@ -4,6 +4,7 @@ import type { RowLayout } from './row-layout.js';
 import { badNumberReason, decimalText, parseNumber, scanNumber, scanned } from './parse-number.js';
 import { FastRole, fastPlan, fastRecord, type FastPlan } from './csv-fast-record.js';
 import { keyLengthProblem, parseBigintKey, type Key, type SeenKeys } from './keys.js';
+import { TextKeySet } from './text-keys.js';
 import { Broken, NEED_MORE, RecordBounds, SKIP_TO_LF, fieldAt, fieldText } from './csv-record-bounds.js';
 import { defaults } from '../defaults.js';
 
@@ -15,8 +16,8 @@ const CR = 13;
 export interface RecordOptions {
   batchSize: number;
   keyType: 'text' | 'bigint';
-  /** every key seen so far in this chunk (duplicates are rejects) */
-  seenKeys: SeenKeys;
+  /** every key seen so far in this chunk (duplicates are rejects): a TextKeySet for text keys */
+  seenKeys: SeenKeys | TextKeySet;
   /** a longer record is broken: its first line is one reject (RecordBounds); default defaults.maxRecordBytes */
   maxRecordBytes?: number;
   /** a longer text key (UTF-8 bytes) is a reject; default defaults.maxKeyBytes */
@@ -41,6 +42,11 @@ export class CsvRecordParser {
   private reason: string | null = null;
   private quoteProblem: string | null = null;
   private key: Key | null = null;
+  /** a text key the fast path left as bytes (ASCII, no NUL) at buf[keyStart, keyEnd); -1: none */
+  private keyStart = -1;
+  private keyEnd = -1;
+  /** text keys as bytes (key_type text); undefined for bigint keys */
+  private readonly textKeys: TextKeySet | undefined;
   private lineAdd = 0;
   /** a broken record's line goes on past the bytes seen so far: drop bytes up to its line break */
   private skipping = false;
@@ -67,6 +73,7 @@ export class CsvRecordParser {
     this.fast = fastPlan(layout, opts.keyType);
     this.typed = layout.passthroughParsers.some((p) => p !== undefined);
     this.typeNames = opts.passthroughTypes ?? [];
+    this.textKeys = opts.seenKeys instanceof TextKeySet ? opts.seenKeys : undefined;
     this.fastInput = new Int32Array(layout.columnCount).fill(-1);
     this.fastPos = new Int32Array(layout.columnCount);
     layout.featureSlots.forEach((slots, fi) => {
@@ -79,6 +86,8 @@ export class CsvRecordParser {
       passthrough: Array.from({ length: layout.passthroughCount }, () => new Array<string | Buffer | null>(opts.batchSize)),
       rejects: [],
       lines: new Array<number>(opts.batchSize),
+      textKeys: this.textKeys,
+      keyIds: this.textKeys ? new Int32Array(opts.batchSize) : undefined,
     };
   }
 
@@ -142,6 +151,7 @@ export class CsvRecordParser {
     }
     const { layout } = this;
     const r = this.batch.n;
+    this.keyStart = -1;
     if (this.fast) {
       const next = fastRecord(buf, start, limit, this.fast, this.batch.features, layout.inputWidths, r);
       if (next >= 0 && next - start <= this.bounds.maxBytes && this.fastText(buf, r)) {
@@ -160,6 +170,7 @@ export class CsvRecordParser {
     this.reason = null;
     this.quoteProblem = null;
     this.key = null;
+    this.keyStart = -1;
     this.lineAdd = bounds.lines - 1;
     const end = bounds.contentEnd;
     let p = start;
@@ -249,7 +260,24 @@ export class CsvRecordParser {
     // A broken quote explains a wrong field count, so it is the reason given.
     let reason = this.quoteProblem ?? (fields !== layout.columnCount ? `expected ${layout.columnCount} fields, found ${fields}` : this.reason);
     let key = this.key;
-    if (reason === null) {
+    let keyId = -1;
+    const textKeys = this.textKeys;
+    if (textKeys !== undefined) {
+      if (this.keyStart >= 0) {
+        // the fast path (so no other reason): the key as bytes, a string only for a reject
+        const len = this.keyEnd - this.keyStart;
+        if (len === 0) {
+          reason = `empty key column "${layout.names[layout.keyIndex]}"`;
+          key = '';
+        } else if (len > this.maxKeyBytes || (keyId = textKeys.addBytes(buf, this.keyStart, this.keyEnd)) < 0) {
+          key = buf.toString('latin1', this.keyStart, this.keyEnd);
+          reason = len > this.maxKeyBytes ? `key is ${len} bytes; the limit is ${this.maxKeyBytes}` : `duplicate key "${key}" (already seen in this run)`;
+        }
+      } else if (reason === null) {
+        if (key === null || key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
+        else if ((reason = keyLengthProblem(String(key), this.maxKeyBytes)) === null && (keyId = textKeys.addString(String(key))) < 0) reason = `duplicate key "${key}" (already seen in this run)`;
+      }
+    } else if (reason === null) {
       if (typeof key === 'string') {
         if (key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
         else if (this.opts.keyType === 'bigint') {
@@ -259,14 +287,15 @@ export class CsvRecordParser {
         } else reason = keyLengthProblem(key, this.maxKeyBytes);
       } else if (key === null) reason = `empty key column "${layout.names[layout.keyIndex]}"`;
       if (reason === null && this.typed) reason = this.typedPassthrough(r);
-      if (reason === null && !this.opts.seenKeys.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
+      if (reason === null && !(this.opts.seenKeys as SeenKeys).add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     }
     if (reason !== null) {
       // Postgres text can't hold NUL (the header's names and a field's text end up in reasons).
       const reject: Reject = { line, key: key === '' || key === null ? null : printable(preview(String(key), 200)), reason: printable(reason), raw: buf.toString('utf8', start, contentEnd) };
       batch.rejects.push(reject);
     } else {
-      batch.keys[r] = key!;
+      if (textKeys !== undefined) batch.keyIds![r] = keyId;
+      else batch.keys[r] = key!;
       batch.lines![r] = line;
       batch.n = r + 1;
     }
@@ -294,10 +323,22 @@ export class CsvRecordParser {
     const plan = this.fast!;
     for (let fi = 0; fi < layout.columnCount; fi++) {
       if (plan.role[fi] !== FastRole.Text) continue;
+      const pt = layout.passthroughSlot[fi];
+      if (fi === layout.keyIndex && this.textKeys !== undefined && pt < 0) {
+        // The usual text key (ASCII, no NUL) stays bytes: no string, no UTF-8 check.
+        const ks = plan.textStart[fi];
+        const ke = plan.textEnd[fi];
+        let i = ks;
+        while (i < ke && buf[i] !== 0 && buf[i] < 128) i++;
+        if (i === ke) {
+          this.keyStart = ks;
+          this.keyEnd = ke;
+          continue;
+        }
+      }
       const s = buf.toString('utf8', plan.textStart[fi], plan.textEnd[fi]);
       if (s.includes('\uFFFD') || s.includes('\0')) return false; // let the general path say why
       if (fi === layout.keyIndex) this.key = s;
-      const pt = layout.passthroughSlot[fi];
       if (pt >= 0) this.batch.passthrough[pt][r] = s;
     }
     return true;

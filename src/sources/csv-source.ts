@@ -6,6 +6,7 @@ import type { CsvPassthroughType, JobSpec } from '../spec/job-spec.js';
 import { buildLayout, type RowLayout } from './row-layout.js';
 import { CsvRecordParser } from './csv-records.js';
 import { SeenKeys, type Key } from './keys.js';
+import { TextKeySet } from './text-keys.js';
 import { planCsvChunks, readCsvHeader, type CsvChunkRange, type CsvLimits } from './plan-csv-chunks.js';
 import type { ChunkRange, PlanOptions, ReadOptions, RowBatch, Source } from './source.js';
 
@@ -168,7 +169,7 @@ export class CsvSource implements Source {
       return parser;
     }
     const { maxRecordBytes } = this.limits;
-    return new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: new SeenKeys(takenKeys), maxRecordBytes, maxKeyBytes: this.opts.maxKeyBytes, passthroughTypes: this.spec.passthroughTypes }, firstLine);
+    return new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: this.spec.keyType === 'text' ? new TextKeySet(takenKeys) : new SeenKeys(takenKeys), maxRecordBytes, maxKeyBytes: this.opts.maxKeyBytes, passthroughTypes: this.spec.passthroughTypes }, firstLine);
   }
 
   private giveBack(window: Buffer, parser: CsvRecordParser): void {

@@ -1,4 +1,5 @@
 import { SeenKeys, parseBigintKey, type Key } from './keys.js';
+import { TextKeySet } from './text-keys.js';
 import type pg from 'pg';
 import { copyOut } from './copy-out.js';
 import { FinalError, UsageError, SourceError, errorMessage, sqlState } from '../errors.js';
@@ -333,6 +334,11 @@ export class PostgresSource implements Source {
       rejects: [],
       lines: null,
     };
+    // Text keys stay bytes (no string, no Set entry per row); bigint keys are numbers in a SeenKeys.
+    if (spec.keyType === 'text') {
+      batch.textKeys = new TextKeySet(opts.takenKeys);
+      batch.keyIds = new Int32Array(batchSize);
+    }
     const reader = new BinaryCopyReader(select.length);
     features.forEach((f, i) => (reader.floatFields[i + 1] = f.numeric ? 1 : 0));
     const plan: FeaturePlan = {
@@ -346,7 +352,7 @@ export class PostgresSource implements Source {
       bigintKeys: spec.keyType === 'bigint',
       binaryPassthrough: Uint8Array.from(spec.passthrough, (c) => (binaryPassthrough(cols.get(c)!) ? 1 : 0)),
     };
-    const seen = new SeenKeys(opts.takenKeys);
+    const seen = batch.textKeys ?? new SeenKeys(opts.takenKeys);
     let snapshot = opts.snapshot;
     const c = await this.acquire();
     let finished = false;
@@ -379,15 +385,23 @@ export class PostgresSource implements Source {
     }
   }
 
-  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, plan: FeaturePlan, seen: SeenKeys): void {
+  private decodeRow(reader: BinaryCopyReader, batch: RowBatch, plan: FeaturePlan, seen: SeenKeys | TextKeySet): void {
     const { buf, view, starts, lengths } = reader;
     const r = batch.n;
     const keyLen = lengths[0];
     let key: Key | null = null;
     let reason: string | null = null;
+    /** a text column's key left as bytes at buf[starts[0], +keyLen) */
+    let keyBytes = false;
     if (keyLen >= 0) {
-      if (plan.intKey) key = plan.bigintKeys ? reader.int8Key(starts[0]) : reader.int8Text(starts[0]);
-      else {
+      // An integer column: a number up to 15 digits (text keys get its digits without a string), text beyond.
+      if (plan.intKey) key = reader.int8Key(starts[0]);
+      else if (!plan.bigintKeys) {
+        keyBytes = keyLen > 0;
+        // The result table's key index takes at most ~2.7 KB: a longer key would fail the whole chunk's COPY.
+        if (keyLen > maxKeyBytes) reason = `key is ${keyLen} bytes; the limit is ${maxKeyBytes}`;
+        else if (keyLen === 0) key = '';
+      } else {
         const text = buf.toString('utf8', starts[0], starts[0] + keyLen);
         key = text;
         // The result table's key index takes at most ~2.7 KB: a longer key would fail the whole chunk's COPY.
@@ -399,7 +413,7 @@ export class PostgresSource implements Source {
         }
       }
     }
-    if (key === null || key === '') reason = `empty key column "${this.spec.key}"`;
+    if ((key === null && !keyBytes) || key === '') reason = `empty key column "${this.spec.key}"`;
     const nf = plan.columns.length;
     for (let f = 0; f < nf && reason === null; f++) {
       const i = f + 1;
@@ -433,12 +447,19 @@ export class PostgresSource implements Source {
       else pt[p][r] = buf.toString('utf8', starts[i], starts[i] + lengths[i]);
     }
     // Last, as in the CSV source: a rejected row's key stays free for a good row.
-    if (reason === null && !seen.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
+    if (seen instanceof TextKeySet) {
+      if (reason === null) {
+        const id = keyBytes ? seen.addBytes(buf, starts[0], starts[0] + keyLen) : typeof key === 'number' ? seen.addInteger(key) : seen.addString(key!);
+        if (id < 0) reason = `duplicate key "${keyBytes ? buf.toString('utf8', starts[0], starts[0] + keyLen) : key}" (already seen in this run)`;
+        else batch.keyIds![r] = id;
+      }
+      if (keyBytes && reason !== null) key = buf.toString('utf8', starts[0], starts[0] + keyLen);
+    } else if (reason === null && !seen.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     if (reason !== null) {
       batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, plan.rawNames, nf, plan.intKey, plan.binaryPassthrough) } satisfies Reject);
       return;
     }
-    batch.keys[r] = key!;
+    if (!batch.textKeys) batch.keys[r] = key!;
     batch.n = r + 1;
   }
 

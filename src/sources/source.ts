@@ -1,5 +1,6 @@
 /** The port every row source implements (CSV file, Postgres query). */
 import type { Key } from './keys.js';
+import type { TextKeySet } from './text-keys.js';
 
 /** A contiguous slice of a run's input: the unit of queueing, retry and commit. `range` is source-specific and stored as jsonb. */
 export interface ChunkRange {
@@ -27,14 +28,22 @@ export interface RowBatch {
   n: number;
   /** one per model input, row-major, n * columns filled */
   features: Float32Array[];
-  /** see Key: numbers for bigint keys up to 15 digits */
+  /** see Key: numbers for bigint keys up to 15 digits; not filled when textKeys is set (use keyOf) */
   keys: Key[];
+  /** text keys kept as bytes (key_type text): row r's key is textKeys' key keyIds[r] */
+  textKeys?: TextKeySet;
+  keyIds?: Int32Array;
   /** one array per passthrough column, n values each: text, a typed column's binary COPY bytes, or null (SQL NULL) */
   passthrough: (string | Buffer | null)[][];
   /** rows read since the previous batch that were rejected */
   rejects: Reject[];
   /** first file line of each scorable row (for messages); null for sources without lines */
   lines: number[] | null;
+}
+
+/** Row r's key, whichever way the source holds it. */
+export function keyOf(batch: RowBatch, r: number): Key {
+  return batch.textKeys !== undefined ? batch.textKeys.text(batch.keyIds![r]) : batch.keys[r];
 }
 
 export interface ReadOptions {

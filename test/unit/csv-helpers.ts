@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { JobSpec } from '../../src/spec/job-spec.js';
 import { CsvSource } from '../../src/sources/csv-source.js';
-import type { ChunkRange, Reject } from '../../src/sources/source.js';
+import { keyOf, type ChunkRange, type Reject } from '../../src/sources/source.js';
 
 /** Shared helpers for the CSV unit tests (not a test file itself). */
 
@@ -74,7 +74,7 @@ export async function readChunk(src: CsvSource, chunk: ChunkRange, spec: JobSpec
     out.batchSizes.push(b.n);
     for (let r = 0; r < b.n; r++) {
       out.rows.push({
-        key: String(b.keys[r]),
+        key: String(keyOf(b, r)),
         line: b.lines ? b.lines[r] : null,
         features: spec.inputs.map((inp, ii) => Array.from(b.features[ii].subarray(r * inp.columns.length, (r + 1) * inp.columns.length))),
         passthrough: spec.passthrough.map((_, pi) => {

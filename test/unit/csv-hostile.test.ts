@@ -7,7 +7,7 @@ import { CsvSource, type CsvSourceOptions } from '../../src/sources/csv-source.j
 import { planCsvChunks, readCsvHeader, type CsvChunkRange } from '../../src/sources/plan-csv-chunks.js';
 import { keyLengthProblem } from '../../src/sources/keys.js';
 import type { JobSpec } from '../../src/spec/job-spec.js';
-import type { ChunkRange, Reject } from '../../src/sources/source.js';
+import { keyOf, type ChunkRange, type Reject } from '../../src/sources/source.js';
 import { cleanupTmp, makeSpec, readChunk, tmpDir, writeCsv, type ReadResult } from './csv-helpers.js';
 
 afterAll(cleanupTmp);
@@ -371,7 +371,7 @@ describe('CSV: reads of one source are independent', () => {
       if (r.done) done[i] = true;
       else
         for (let j = 0; j < r.value.n; j++) {
-          keys[i].push(String(r.value.keys[j]));
+          keys[i].push(String(keyOf(r.value, j)));
           features[i].push(r.value.features[0][j * 3]);
         }
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeenKeys, bigintKey, numberKeyOfInt8 } from '../../src/sources/keys.js';
+import { TextKeySet } from '../../src/sources/text-keys.js';
 
 describe('SeenKeys', () => {
   it('finds duplicates while keys ascend, after they stop, and among mixed numbers and text', () => {
@@ -20,6 +21,65 @@ describe('SeenKeys', () => {
     expect([seen.add(4321), seen.add(3), seen.add(1)]).toEqual([true, false, true]);
     seen.reset();
     expect([seen.add(3), seen.add(2), seen.add(3)]).toEqual([true, true, false]);
+  });
+});
+
+describe('TextKeySet', () => {
+  const add = (set: TextKeySet, k: string) => set.addString(k) >= 0;
+  it('finds duplicates by bytes, keeps each key retrievable, and starts from keys other chunks took', () => {
+    const set = new TextKeySet(new Set(['taken', 7]));
+    const ids = ['a', 'b', '', 'é', 'a', 'taken', '7', 'ab', 'é', 'x'.repeat(100)].map((k) => set.addString(k));
+    expect(ids.map((id) => id >= 0)).toEqual([true, true, true, true, false, false, false, true, false, true]);
+    expect(set.text(ids[0])).toBe('a');
+    expect(set.text(ids[3])).toBe('é');
+    expect(set.text(ids[9])).toBe('x'.repeat(100));
+    const buf = Buffer.from('..b..');
+    expect(set.addBytes(buf, 2, 3)).toBe(-1);
+  });
+
+  it('grows past its first sizes, stays exact, and forgets everything on reset', () => {
+    const set = new TextKeySet();
+    for (let k = 0; k < 20_000; k++) expect(add(set, `customer-${k}-${'y'.repeat(k % 7)}`)).toBe(true);
+    for (let k = 0; k < 20_000; k += 997) expect(add(set, `customer-${k}-${'y'.repeat(k % 7)}`)).toBe(false);
+    expect(set.text(12_345)).toBe(`customer-12345-${'y'.repeat(12_345 % 7)}`);
+    set.reset(new Set(['customer-3-yyy']));
+    expect([add(set, 'customer-3-yyy'), add(set, 'customer-4-yyyy'), add(set, 'customer-4-yyyy')]).toEqual([false, true, false]);
+  });
+
+  it('needs no table while keys ascend (shorter first, then bytewise) and finds every earlier key once they stop', () => {
+    const set = new TextKeySet();
+    const ids = Array.from({ length: 3000 }, (_, i) => String(i + 1)); // "1" .. "3000": ascending
+    for (const k of ids) expect(add(set, k)).toBe(true);
+    expect(add(set, '3000')).toBe(false); // the last one again
+    expect(add(set, '17')).toBe(false); // an early one: the table is built from every key so far
+    expect(add(set, '0')).toBe(true);
+    for (const k of ['1', '999', '2999', '0']) expect(add(set, k)).toBe(false);
+    expect(add(set, '3001')).toBe(true);
+    set.reset();
+    expect([add(set, 'b'), add(set, 'a'), add(set, 'b'), add(set, 'ab'), add(set, 'a')]).toEqual([true, true, false, true, false]);
+    set.reset(new Set(['5']));
+    expect([add(set, '6'), add(set, '5'), add(set, '7')]).toEqual([true, false, true]);
+  });
+
+  it('settles equal hashes by comparing bytes: colliding keys are both kept', () => {
+    // Two strings with the same 32-bit FNV-1a hash (the set's), found by search.
+    const set = new TextKeySet();
+    const fnv = (s: string) => {
+      let h = 0x811c9dc5;
+      for (const c of Buffer.from(s)) h = Math.imul(h ^ c, 0x01000193);
+      return h >>> 0;
+    };
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; !pair; i++) {
+      const k = `k${i}`;
+      const h = fnv(k); // a full 32-bit collision (birthday: ~100k tries)
+      const other = seen.get(h);
+      if (other !== undefined) pair = [other, k];
+      else seen.set(h, k);
+    }
+    expect([add(set, 'zz'), add(set, 'a')]).toEqual([true, true]); // keys stopped ascending: the hash table is in use
+    expect([add(set, pair[0]), add(set, pair[1]), add(set, pair[0]), add(set, pair[1])]).toEqual([true, true, false, false]);
   });
 });
 
