@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run bench: batchinfer as users run it (the default spec: text keys) beside key_type: bigint, UUID
-// keys, a 1,000-row run, the pandas peers and raw session.run, side by side in one run on the same
+// keys, profiling on and off, a 1,000-row run, the pandas peers and raw session.run, side by side in one run on the same
 // machine, files and database. Everything it needs is in bench/. Figures go in docs/performance.md.
 //   env: BENCH_ROWS (default 1000000), BENCH_REPEAT (rounds, default 3), BENCH_RSS_5M=1 (also a 5M-row
 //        RSS run), BENCH_MLP=0 (skip the MLP runs), DATABASE_URL (default: the embedded server, via
@@ -101,10 +101,10 @@ const specs = {
 
 // --- runners ------------------------------------------------------------------------------------------
 /** One whole `batchinfer run` as a user types it (result table emptied first): its own duration_s and the command's wall time. */
-async function batchinfer(s) {
+async function batchinfer(s, env = {}) {
   await db.query(`DO $$ BEGIN IF to_regclass('${s.table}') IS NOT NULL THEN TRUNCATE ${s.table}; END IF; END $$`);
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [bin, 'run', s.file, '--json', '--fresh', '--date', '2026-01-01'], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: dbUrl } });
+  const r = spawnSync(process.execPath, [bin, 'run', s.file, '--json', '--fresh', '--date', '2026-01-01'], { encoding: 'utf8', env: { ...process.env, ...env, DATABASE_URL: dbUrl } });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`batchinfer ${s.file} exited ${r.status}: ${r.stderr}`);
   const o = JSON.parse(r.stdout);
@@ -154,6 +154,7 @@ for (let i = 0; i < REPEAT; i++) {
   const round = `round ${i + 1}/${REPEAT}`;
   log(`${round}: CSV -> Postgres (text keys, bigint keys, UUID keys), peer`);
   add('csv', await batchinfer(specs.csv));
+  add('csvNoProfile', await batchinfer(specs.csv, { BATCHINFER_PROFILE: '0' })); // profiling's cost: the same run without it
   add('csvBigint', await batchinfer(specs.csvBigint));
   add('csvUuid', await batchinfer(specs.csvUuid));
   if (havePeers) add('peerCsv', jsonLine(py, [path.join(here, 'peer_pandas_csv.py'), csv, dbUrl, weights]));
@@ -192,6 +193,7 @@ const maxRss = (name) => (runs[name] ? Math.max(...runs[name].map((r) => r.peak_
 const rows = [
   ['workload', 'rows/s (duration_s)', 'rows/s (whole command)', 'whole command s', 'ratio, median (each round)', 'peak RSS MB'],
   ['CSV -> Postgres, text keys (the default spec)', fmt(med('csv', 'rows_per_s')), fmt(med('csv', 'wall_rows_per_s')), f2(med('csv', 'wall')), `x bigint: ${ratioCell('csv', 'csvBigint', 'wall_rows_per_s')}`, maxRss('csv')],
+  ['CSV -> Postgres, text keys, profiling off (BATCHINFER_PROFILE=0)', fmt(med('csvNoProfile', 'rows_per_s')), fmt(med('csvNoProfile', 'wall_rows_per_s')), f2(med('csvNoProfile', 'wall')), `profiled x not: ${ratioCell('csv', 'csvNoProfile', 'wall_rows_per_s')}; own timers: ${ratioCell('csv', 'csvNoProfile', 'rows_per_s')}`, maxRss('csvNoProfile')],
   ['CSV -> Postgres, key_type: bigint', fmt(med('csvBigint', 'rows_per_s')), fmt(med('csvBigint', 'wall_rows_per_s')), f2(med('csvBigint', 'wall')), '', maxRss('csvBigint')],
   ['CSV -> Postgres, UUID keys', fmt(med('csvUuid', 'rows_per_s')), fmt(med('csvUuid', 'wall_rows_per_s')), f2(med('csvUuid', 'wall')), `x bigint: ${ratioCell('csvUuid', 'csvBigint', 'wall_rows_per_s')}`, maxRss('csvUuid')],
   ['peer pandas CSV -> Postgres', fmt(med('peerCsv', 'rows_per_s')), fmt(med('peerCsv', 'wall_rows_per_s')), f2(med('peerCsv', 'wall')), '', ''],
