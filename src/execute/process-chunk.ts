@@ -165,7 +165,7 @@ async function attemptChunk(
         encodeRows(writer, batch, spec.keyType, outputs, results, provenance, skip);
         if (profiler && batchNo++ % profileEvery === 0) profiler.addBatch(batch, results);
         // Fewer, larger socket writes: each write is a syscall and a CopyData message.
-        if (writer.pos >= (holding ? defaults.sortWindowBytes : COPY_WRITE_BYTES)) await flush(false);
+        if (writer.pos >= (holding ? defaults.sortWindowBytes : Math.min(COPY_WRITE_BYTES, defaults.sortWindowBytes))) await flush(false);
         rowsScored += batch.n;
         if (skip) {
           for (let r = 0; r < batch.n; r++) {
