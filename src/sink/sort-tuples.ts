@@ -6,10 +6,13 @@
  * between chunks is settled from the source's order (process-chunk.ts, resolveDuplicates).
  */
 
-let order = new Float64Array(1 << 16);
+/** (key prefix, tuple index) pairs as 64-bit words, sorted natively; written as 32-bit halves (no BigInt per row) */
+let words = new BigUint64Array(1 << 16);
+let halves = new Uint32Array(words.buffer);
 let perm = new Int32Array(1 << 16);
-/** A tuple index fits below 2^21 next to a 32-bit key prefix in a double's 53 exact bits. */
-const INDEX_BITS = 2 ** 21;
+/** which 32-bit half of a 64-bit word is the low one */
+const LO = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI = 1 - LO;
 
 function keyLen(buf: Uint8Array, t: number): number {
   return (buf[t + 2] << 24) | (buf[t + 3] << 16) | (buf[t + 4] << 8) | buf[t + 5];
@@ -54,22 +57,32 @@ export function keyOfTuple(buf: Uint8Array, t: number): Buffer {
  */
 export function sortTuplesByKey(buf: Buffer, end: number, starts: Int32Array, n: number): Buffer {
   if (buf.length < 2 * end) throw new Error(`sortTuplesByKey: buffer of ${buf.length} bytes cannot hold ${end} more`);
-  if (n >= INDEX_BITS || tuplesAscend(buf, starts, n, undefined)) return buf.subarray(0, end);
-  if (order.length < n) order = new Float64Array(Math.max(n, order.length * 2));
-  if (perm.length < n) perm = new Int32Array(Math.max(n, perm.length * 2));
-  // sort (first four key bytes, index) pairs natively, then settle equal prefixes by comparing the bytes
-  for (let i = 0; i < n; i++) {
-    const k = starts[i] + 6;
-    const len = keyLen(buf, starts[i]);
-    const prefix = (((len > 0 ? buf[k] : 0) << 24) | ((len > 1 ? buf[k + 1] : 0) << 16) | ((len > 2 ? buf[k + 2] : 0) << 8) | (len > 3 ? buf[k + 3] : 0)) >>> 0;
-    order[i] = prefix * INDEX_BITS + i;
+  if (n >= 1 << 24 || tuplesAscend(buf, starts, n, undefined)) return buf.subarray(0, end);
+  if (words.length < n) {
+    words = new BigUint64Array(Math.max(n, words.length * 2));
+    halves = new Uint32Array(words.buffer);
   }
-  const sorted = order.subarray(0, n).sort();
-  for (let i = 0; i < n; i++) perm[i] = sorted[i] % INDEX_BITS;
+  if (perm.length < n) perm = new Int32Array(Math.max(n, perm.length * 2));
+  // Each tuple as one 64-bit word: its key's first 6 bytes (5 past 65,536 tuples) above its index,
+  // sorted natively; keys whose prefixes tie are then settled by comparing their bytes. (6 bytes, not
+  // 4: a UUID's first 4 characters are only 16 bits, which 50,000 keys share in runs.)
+  const indexBits = n <= 1 << 16 ? 16 : 24;
+  const indexMask = indexBits === 16 ? 0xffff : 0xffffff;
+  for (let i = 0; i < n; i++) {
+    const t = starts[i];
+    const k = t + 6;
+    const len = keyLen(buf, t);
+    halves[2 * i + HI] = (((len > 0 ? buf[k] : 0) << 24) | ((len > 1 ? buf[k + 1] : 0) << 16) | ((len > 2 ? buf[k + 2] : 0) << 8) | (len > 3 ? buf[k + 3] : 0)) >>> 0;
+    const low = indexBits === 16 ? ((len > 4 ? buf[k + 4] : 0) << 24) | ((len > 5 ? buf[k + 5] : 0) << 16) : (len > 4 ? buf[k + 4] : 0) << 24;
+    halves[2 * i + LO] = (low | i) >>> 0;
+  }
+  words.subarray(0, n).sort();
+  for (let i = 0; i < n; i++) perm[i] = halves[2 * i + LO] & indexMask;
   for (let i = 0; i < n; ) {
-    const p = Math.floor(sorted[i] / INDEX_BITS);
+    const hi = halves[2 * i + HI];
+    const lo = halves[2 * i + LO] >>> indexBits;
     let j = i + 1;
-    while (j < n && Math.floor(sorted[j] / INDEX_BITS) === p) j++;
+    while (j < n && halves[2 * j + HI] === hi && halves[2 * j + LO] >>> indexBits === lo) j++;
     if (j - i > 1) {
       const run = Array.from(perm.subarray(i, j));
       run.sort((x, y) => compareKeys(buf, starts[x], starts[y]) || x - y);

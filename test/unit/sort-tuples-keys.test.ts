@@ -70,6 +70,15 @@ describe('sortTuplesByKey', () => {
     expect(rows(same).map(([k]) => k)).toEqual(ids);
   });
 
+  it('more than 65,536 tuples (5 prefix bytes beside a 24-bit index), short keys and ties', () => {
+    let seed = 3;
+    const rnd = () => ((seed ^= seed << 13), (seed ^= seed >>> 17), (seed ^= seed << 5), seed >>> 0);
+    const keys = Array.from({ length: 70_000 }, (_, i) => `${(rnd() % 5000).toString(36)}-${i}`);
+    const w = encode(keys);
+    w.ensure(w.pos);
+    expect(rows(sortTuplesByKey(w.buf, w.pos, w.tupleStarts!, w.tuples)).map(([k]) => k)).toEqual([...keys].sort(bytewise));
+  });
+
   it('tells whether keys ascend, also after the last key already sent', () => {
     const w = encode(['10', '11', '9']); // "9" sorts after "11" bytewise
     expect(tuplesAscend(w.buf, w.tupleStarts!, w.tuples, undefined)).toBe(true);
