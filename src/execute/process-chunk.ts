@@ -128,21 +128,22 @@ async function attemptChunk(
     /** the chunk's keys stopped ascending: its rows are held (up to defaults.sortWindowBytes) and sent sorted */
     let holding = false;
     /**
-     * Send what the writer holds. With sortKeys: rows whose keys ascend go as they are (streamed); once
-     * keys stop ascending, the rest is held and sent sorted. The chunk's last part is sent as a view of
-     * the writer's buffer (the COPY ends, the server has it all, before the writer is used again); an
-     * earlier part is copied out, as the writer goes on writing over it.
+     * Send what the writer holds. With sortKeys: rows whose keys ascend (as ids: shorter first) go as
+     * they are (streamed); once keys stop ascending, the rest of the chunk is held and sent sorted.
+     * The chunk's last part is sent as a view of the writer's buffer (the COPY ends, the server has it
+     * all, before the writer is used again); an earlier part is copied out, as the writer goes on
+     * writing over it.
      */
     const flush = async (last: boolean) => {
       if (!sortKeys) return write(writer.take());
-      if (!holding && !last) {
-        // keys that ascend (ids in order) are already in the B-tree's order: stream them, as without sorting
+      if (!holding) {
+        // keys that ascend as ids do gain nothing from sorting: stream them, as without sorting
         if (tuplesAscend(writer.buf, writer.tupleStarts!, writer.tuples, ascendingUpTo)) {
           ascendingUpTo = keyOfTuple(writer.buf, writer.tupleStarts![writer.tuples - 1]);
           return write(writer.take());
         }
         holding = true;
-        return;
+        if (!last) return;
       }
       writer.ensure(writer.pos);
       const sorted = sortTuplesByKey(writer.buf, writer.pos, writer.tupleStarts!, writer.tuples);
