@@ -22,7 +22,8 @@ child.stderr.on('data', (d) => (err += d));
 const ended = new Promise((r) => child.on('close', r));
 child.on('close', () => (done = true));
 const sample = async () => {
-  const { rows } = await c.query(`SELECT pid FROM pg_stat_activity WHERE datname = 'test' AND application_name LIKE 'batchinfer%'`);
+  // this run's database only: another session's runs against the machine's server are not counted
+  const { rows } = await c.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'batchinfer%'`);
   for (const { pid } of rows) {
     try {
       const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');

@@ -3,6 +3,7 @@ import type { Tensor } from 'onnxruntime-node';
 import { buildFeeds, feedInputs } from '../model/feeds.js';
 import { COPY_HEADER, COPY_TRAILER, CopyWriter, provenanceBytes } from '../sink/copy-binary.js';
 import { encodeRows, nanRows } from '../sink/encode-rows.js';
+import { keyOfTuple, sortTuplesByKey, tuplesAscend } from '../sink/sort-tuples.js';
 import { qualified, quoteIdent, resultColumns } from '../sink/result-table.js';
 import { loadChunk } from '../runs/ledger.js';
 import { keyOf, type ChunkRange, type Reject, type RowBatch } from '../sources/source.js';
@@ -33,6 +34,7 @@ function copyWriterOf(ctx: ChunkContext): CopyWriter {
   let w = writers.get(ctx);
   if (!w) writers.set(ctx, (w = new CopyWriter(COPY_WRITE_BYTES * 2)));
   w.pos = 0;
+  w.tuples = 0;
   return w;
 }
 
@@ -117,6 +119,38 @@ async function attemptChunk(
     };
     const provenance = provenanceBytes(run.runId, run.logicalDate, run.modelVersion, new Date());
     const writer = copyWriterOf(ctx);
+    // Text keys go to the server in key order (B-tree locality: random keys such as UUIDs otherwise
+    // touch a random leaf page per row); BATCHINFER_SORT_KEYS=0 sends them in input order.
+    const sortKeys = spec.keyType === 'text' && process.env.BATCHINFER_SORT_KEYS !== '0';
+    if (sortKeys) writer.trackTuples();
+    /** the last key streamed while the chunk's keys ascend */
+    let ascendingUpTo: Buffer | undefined;
+    /** the chunk's keys stopped ascending: its rows are held (up to defaults.sortWindowBytes) and sent sorted */
+    let holding = false;
+    /**
+     * Send what the writer holds. With sortKeys: rows whose keys ascend (as ids: shorter first) go as
+     * they are (streamed); once keys stop ascending, the rest of the chunk is held and sent sorted.
+     * The chunk's last part is sent as a view of the writer's buffer (the COPY ends, the server has it
+     * all, before the writer is used again); an earlier part is copied out, as the writer goes on
+     * writing over it.
+     */
+    const flush = async (last: boolean) => {
+      if (!sortKeys) return write(writer.take());
+      if (!holding) {
+        // keys that ascend as ids do gain nothing from sorting: stream them, as without sorting
+        if (tuplesAscend(writer.buf, writer.tupleStarts!, writer.tuples, ascendingUpTo)) {
+          ascendingUpTo = keyOfTuple(writer.buf, writer.tupleStarts![writer.tuples - 1]);
+          return write(writer.take());
+        }
+        holding = true;
+        if (!last) return;
+      }
+      writer.ensure(writer.pos);
+      const sorted = sortTuplesByKey(writer.buf, writer.pos, writer.tupleStarts!, writer.tuples);
+      writer.pos = 0;
+      writer.tuples = 0;
+      await write(last ? sorted : Buffer.from(sorted));
+    };
     const fetches = [...new Set(outputs.map((o) => o.output))];
     const rejects: Reject[] = [];
     const inputs = feedInputs(spec, session);
@@ -132,7 +166,7 @@ async function attemptChunk(
         encodeRows(writer, batch, spec.keyType, outputs, results, provenance, skip);
         if (profiler && batchNo++ % profileEvery === 0) profiler.addBatch(batch, results);
         // Fewer, larger socket writes: each write is a syscall and a CopyData message.
-        if (writer.pos >= COPY_WRITE_BYTES) await write(writer.take());
+        if (writer.pos >= (holding ? defaults.sortWindowBytes : Math.min(COPY_WRITE_BYTES, defaults.sortWindowBytes))) await flush(false);
         rowsScored += batch.n;
         if (skip) {
           for (let r = 0; r < batch.n; r++) {
@@ -152,7 +186,7 @@ async function attemptChunk(
       throw new SourceError(
         `chunk ${chunkNo}: planned ${chunk.plannedRows} rows but read ${rowsRead}: the input changed since the run was planned (or the reader and planner disagree); nothing of this chunk was written; start a new run with --fresh`,
       );
-    if (writer.pos > 0) await write(writer.take());
+    if (writer.pos > 0) await flush(true);
     await write(COPY_TRAILER);
     await new Promise<void>((resolve, reject) => {
       if (copyError) return reject(copyError);

@@ -14,13 +14,22 @@ export class CopyWriter {
   buf: Buffer;
   private view: DataView;
   pos = 0;
+  /** where each tuple since the last take() starts, when tracked (`trackTuples`): for sortTuplesByKey */
+  tupleStarts: Int32Array | undefined;
+  tuples = 0;
 
   constructor(initialBytes = 1 << 16) {
     this.buf = Buffer.allocUnsafe(initialBytes);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
-  private ensure(n: number): void {
+  /** Record where each tuple starts from now on (tupleStarts, tuples). */
+  trackTuples(): void {
+    this.tupleStarts ??= new Int32Array(1 << 16);
+  }
+
+  /** Room for n more bytes after pos. */
+  ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(next, 0, 0, this.pos);
@@ -32,10 +41,19 @@ export class CopyWriter {
   take(): Buffer {
     const out = Buffer.from(this.buf.subarray(0, this.pos));
     this.pos = 0;
+    this.tuples = 0;
     return out;
   }
 
   tupleStart(fields: number): void {
+    if (this.tupleStarts !== undefined) {
+      if (this.tuples === this.tupleStarts.length) {
+        const next = new Int32Array(this.tuples * 2);
+        next.set(this.tupleStarts);
+        this.tupleStarts = next;
+      }
+      this.tupleStarts[this.tuples++] = this.pos;
+    }
     this.ensure(2);
     this.view.setInt16(this.pos, fields);
     this.pos += 2;
