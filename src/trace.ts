@@ -9,6 +9,12 @@ import { threadId } from 'node:worker_threads';
  */
 let on = process.env.BATCHINFER_TRACE === '1';
 
+/**
+ * BATCHINFER_SORT_KEYS=0 (an A/B switch for measurements, like the trace; checked in src/cli/settings.ts):
+ * a chunk's random text keys go to the COPY in input order instead of sorted.
+ */
+export const sortTextKeys = process.env.BATCHINFER_SORT_KEYS !== '0';
+
 /** Turn trace lines on or off for this thread (the CLI: from BATCHINFER_TRACE, see src/cli/settings.ts). */
 export function setTrace(enabled: boolean): void {
   on = enabled;

@@ -70,6 +70,9 @@ export const envSchema = z.object({
   BATCHINFER_PROFILE: variable(z.enum(['0', '1'], { error: (i) => `BATCHINFER_PROFILE${shown(i.input)}: write 0 (no profiles, no drift) or 1` }).transform((v) => v === '1')).describe(
     "0: runs that `run` creates are not profiled (no profile, no drift check; as monitoring.profile: false); 1 or unset: the spec's monitoring.profile decides. For A/B measurements of profiling's cost.",
   ),
+  BATCHINFER_SORT_KEYS: variable(z.enum(['0', '1'], { error: (i) => `BATCHINFER_SORT_KEYS${shown(i.input)}: write 0 (random text keys go to the COPY in input order) or 1 (sorted per chunk, the default)` })).describe(
+    "0: a chunk's text keys that are out of order (UUIDs) go to the COPY in input order instead of sorted (the default, which spares the server's primary-key B-tree). For A/B measurements.",
+  ),
   BATCHINFER_HOME: variable(z.string()).describe("folder of the embedded server's state (and data, where its user can reach it); default: .batchinfer in the current folder"),
   BATCHINFER_PG_PORT: variable(
     z

@@ -11,7 +11,7 @@ import { bigintKey, type Key } from '../sources/keys.js';
 import type { ChunkContext } from './chunk-context.js';
 import { defaults } from '../defaults.js';
 import { FinalError, SourceError, errorMessage, sqlState } from '../errors.js';
-import { trace } from '../trace.js';
+import { sortTextKeys, trace } from '../trace.js';
 import { ChunkProfiler, type ProfilePlan } from '../monitoring/chunk-profiler.js';
 import type { ColumnProfile } from '../monitoring/column-profile.js';
 import { monitoringOf } from '../spec/job-spec.js';
@@ -121,7 +121,7 @@ async function attemptChunk(
     const writer = copyWriterOf(ctx);
     // Text keys go to the server in key order (B-tree locality: random keys such as UUIDs otherwise
     // touch a random leaf page per row); BATCHINFER_SORT_KEYS=0 sends them in input order.
-    const sortKeys = spec.keyType === 'text' && process.env.BATCHINFER_SORT_KEYS !== '0';
+    const sortKeys = spec.keyType === 'text' && sortTextKeys;
     if (sortKeys) writer.trackTuples();
     /** the last key streamed while the chunk's keys ascend */
     let ascendingUpTo: Buffer | undefined;
