@@ -3,10 +3,11 @@
 // keys, profiling on and off, a 1,000-row run, the pandas peers and raw session.run, side by side in one run on the same
 // machine, files and database. Everything it needs is in bench/. Figures go in docs/performance.md.
 //   env: BENCH_ROWS (default 1000000), BENCH_REPEAT (rounds, default 3), BENCH_RSS_5M=1 (also a 5M-row
-//        RSS run), BENCH_MLP=0 (skip the MLP runs), DATABASE_URL (default: the embedded server, via
+//        RSS run), BENCH_MLP=0 (skip the MLP runs), BENCH_QUEUE=0 (skip the queue bench at the end), DATABASE_URL (default: the embedded server, via
 //        `batchinfer db url`)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -218,3 +219,18 @@ if (big) rows.push(['CSV -> Postgres, text keys, 5M rows', fmt(big.rows_per_s), 
 console.log(`\n${ROWS.toLocaleString('en-US')} rows x ${F} features, ${os.cpus().length} cores (${os.cpus()[0].model}), Node ${process.version}, ${REPEAT} rounds; medians over rounds\n`);
 console.log(rows.map((l) => `| ${l.join(' | ')} |`).join('\n').replace(/\n/, `\n|${rows[0].map(() => ' --- ').join('|')}|\n`));
 console.log('\n' + JSON.stringify({ rows: ROWS, cores: os.cpus().length, raw: rawRes, runs, big }));
+
+// --- the queue against the inline executor (bench/queue.mjs; BENCH_QUEUE=0 skips it) ---------------------
+if (process.env.BENCH_QUEUE !== '0') {
+  const redisUp = await new Promise((resolve) => {
+    const u = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const sock = net.connect(Number(u.port || 6379), u.hostname);
+    sock.setTimeout(1000, () => (sock.destroy(), resolve(false)));
+    sock.on('connect', () => (sock.end(), resolve(true)));
+    sock.on('error', () => resolve(false));
+  });
+  const backend = process.env.BENCH_QUEUE_BACKEND ?? (redisUp ? 'redis' : 'postgres');
+  log(`the queue (${backend}) against the inline executor: bench/queue.mjs`);
+  const q = spawnSync(process.execPath, [path.join(here, 'queue.mjs')], { stdio: 'inherit', env: { ...process.env, DATABASE_URL: dbUrl, BENCH_QUEUE_BACKEND: backend } });
+  if (q.status !== 0) process.exit(q.status ?? 1);
+}
