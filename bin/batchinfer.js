@@ -1,4 +1,5 @@
 #!/usr/bin/env node
 // The one place that exits: everything below returns an exit code.
-import { main } from '../dist/cli/main.js';
+// dist/bundle/: the build's bundle of dist/ (bin/build.mjs)
+import { main } from '../dist/bundle/main.js';
 main(process.argv).then((code) => process.exit(code));

@@ -75,10 +75,10 @@ function thisThread(opts: InlineExecutorOptions): InlineExecutor {
   };
 }
 
-/** The compiled thread entry; under vitest (running .ts sources) the build in dist/ is used. */
+/** The compiled thread entry beside this module (in the bundle, dist/bundle/); under vitest (running .ts sources) the bundle's. */
 export function threadEntry(): URL {
   const here = new URL(import.meta.url);
-  return here.pathname.endsWith('.ts') ? new URL('../../dist/execute/chunk-thread.js', here) : new URL('./chunk-thread.js', here);
+  return here.pathname.endsWith('.ts') ? new URL('../../dist/bundle/chunk-thread.js', here) : new URL('./chunk-thread.js', here);
 }
 
 /** A thread's error as the class it had there (so it is retried, or not, for what it is). */

@@ -13,12 +13,13 @@ function file(rel: string, at: number) {
   fs.writeFileSync(p, '');
   fs.utimesSync(p, at, at);
 }
-function project(times: { src: number; dist: number; tsconfig: number; built?: string[] }) {
+function project(times: { src: number; dist: number; tsconfig: number; built?: string[]; bundle?: number | null }) {
   fs.rmSync(path.join(root, 'src'), { recursive: true, force: true });
   fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
   file('tsconfig.json', times.tsconfig);
   for (const f of ['main.ts', 'execute/thread.ts', 'types.d.ts']) file(`src/${f}`, times.src);
   for (const f of times.built ?? ['main.js', 'execute/thread.js']) file(`dist/${f}`, times.dist);
+  if (times.bundle !== null) file('dist/bundle/main.js', times.bundle ?? times.dist);
 }
 
 describe('the build before the suite', () => {
@@ -38,5 +39,12 @@ describe('the build before the suite', () => {
     expect(staleReason(root)).toBe(`dist/ has no build of src/${path.join('execute', 'thread.ts')}`);
     project({ src: 1000, dist: 2000, tsconfig: 2500 });
     expect(staleReason(root)).toBe('tsconfig.json changed since the last build');
+  });
+
+  it('is stale when the bundle the bin runs is missing or older than a source', () => {
+    project({ src: 1000, dist: 2000, tsconfig: 500, bundle: null });
+    expect(staleReason(root)).toBe('dist/bundle/ has no bundle');
+    project({ src: 1000, dist: 2000, tsconfig: 500, bundle: 900 });
+    expect(staleReason(root)).toBe('a source changed since the bundle was built');
   });
 });
