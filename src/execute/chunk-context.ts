@@ -10,6 +10,7 @@ import { openSource } from '../sources/open-source.js';
 import type { Source } from '../sources/source.js';
 import { isMasked, localSpec } from '../spec/portable.js';
 import { resultColumns, typeMismatches } from '../sink/result-table.js';
+import { trace } from '../trace.js';
 
 /** Everything a worker needs to process any chunk of one run: built from the ledger, so any process can do it. */
 export interface ChunkContext {
@@ -64,6 +65,7 @@ export async function openChunkContext(databaseUrl: string, runId: number, worke
       await source.close().catch(() => undefined);
       throw new FinalError(`run ${runId}: ${mismatched.join('; ')}; start a new run (it checks the table first), or migrate the column`);
     }
+    trace('chunk context: ready');
     return { run, client, source, session, outputs, workerName };
   } catch (err) {
     await client.end().catch(() => undefined);

@@ -75,7 +75,7 @@ export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: 
  * what creating or resuming a run needs, inline or queued.
  */
 export async function readyRun(
-  client: pg.Client,
+  client: pg.Client | Promise<pg.Client>,
   opts: { spec: JobSpec; logicalDate: string; trigger: RunTrigger; databaseUrl: string; root?: string; scheduledFor?: string; interval?: DataInterval },
 ): Promise<{ want: NewRun; outputs: OutputColumn[] }> {
   const { spec } = opts;
@@ -83,6 +83,7 @@ export async function readyRun(
   const interval = opts.interval ?? dateInterval(spec.schedule, opts.logicalDate);
   const { model, outputs, fingerprint, passthroughTypes } = await checkJob(spec, opts.logicalDate, opts.databaseUrl, interval);
   trace('prepare: checked');
+  client = await client; // a connection still being opened while the job was checked
   await migrate(client);
   await ensureResultTable(client, spec, resultColumns(spec, outputs, passthroughTypes));
   trace('prepare: migrated');
@@ -113,9 +114,20 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   const { spec } = opts;
   const owner = opts.owner ?? inlineOwner();
   trace('prepare: start');
-  const client = await connectPg(opts.databaseUrl, { purpose: 'run owner', queryTimeoutMs: defaults.dbQueryTimeoutMs });
+  // The owner's connection opens while spec, model and source are checked (a small run's start-up).
+  const connecting = connectPg(opts.databaseUrl, { purpose: 'run owner', queryTimeoutMs: defaults.dbQueryTimeoutMs });
+  connecting.catch(() => undefined); // a failure surfaces where it is awaited, after the check
+  let ready: Awaited<ReturnType<typeof readyRun>>;
   try {
-    const { want, outputs } = await readyRun(client, opts);
+    ready = await readyRun(connecting, opts);
+  } catch (err) {
+    // the check failed first: the connection, if it opened, is not needed
+    await connecting.then((c) => c.end()).catch(() => undefined);
+    throw err;
+  }
+  const client = await connecting;
+  try {
+    const { want, outputs } = ready;
     let claim = await claimRun(client, want, { owner, fresh: opts.fresh });
     // A resumed run reads the interval it was planned with (a manual run may resume a scheduled one).
     const source = () => openSource(spec, opts.logicalDate, { databaseUrl: opts.databaseUrl, interval: claim.run.dataInterval ?? want.dataInterval ?? undefined });

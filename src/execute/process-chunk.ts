@@ -195,13 +195,16 @@ async function attemptChunk(
     });
     trace(`chunk ${chunkNo}: copy done`);
     await insertRejects(ctx, chunkNo, rejects);
+    trace(`chunk ${chunkNo}: rejects`);
     if (profiler) await insertChunkProfiles(ctx, chunkNo, profiler.profiles());
+    trace(`chunk ${chunkNo}: profiles`);
     const rowsRejected = rejects.length;
     await client.query(
       `UPDATE batchinfer.chunks SET status = 'done', rows_read = $3, rows_scored = $4, rows_rejected = $5, finished_at = clock_timestamp(), error = NULL WHERE run_id = $1 AND chunk = $2`,
       [run.runId, chunkNo, rowsScored + rowsRejected, rowsScored, rowsRejected],
     );
     await client.query('COMMIT');
+    trace(`chunk ${chunkNo}: committed`);
     return { chunk: chunkNo, skipped: false, rowsRead: rowsScored + rowsRejected, rowsScored, rowsRejected };
   } catch (err) {
     // A COPY still open holds the connection: abort it (CopyFail) before the ROLLBACK can run. One the

@@ -32,13 +32,15 @@ export const describeColumn = (c: DriftedColumn) => `${c.role === 'output' ? 'ou
  * drift_warn and drift_fail. Idempotent: a second finisher writes the same rows.
  */
 export async function finishProfile(client: pg.ClientBase, runId: number, spec: JobSpec): Promise<DriftOutcome> {
-  const skeleton = await client.query<{ role: ProfileRole; column_name: string; bin_edges: number[]; reference_counts: string[] | null }>(
-    `SELECT role, column_name, bin_edges, reference_counts FROM batchinfer.run_profiles WHERE run_id = $1`,
+  // Arrays as JSON, which JSON.parse reads natively (pg's array parser is slow, cold, at a small run's end);
+  // a non-finite edge comes as a string ("Infinity") that Number reads.
+  const skeleton = await client.query<{ role: ProfileRole; column_name: string; bin_edges: (number | string)[]; reference_counts: number[] | null }>(
+    `SELECT role, column_name, to_json(bin_edges) AS bin_edges, to_json(reference_counts) AS reference_counts FROM batchinfer.run_profiles WHERE run_id = $1`,
     [runId],
   );
   if (skeleton.rows.length === 0) return noDrift;
-  const chunks = await client.query<{ role: ProfileRole; column_name: string; count: string; non_finite: string; min: number | null; max: number | null; mean: number | null; m2: number | null; zeros: string; bin_edges: number[]; bin_counts: string[] }>(
-    `SELECT p.role, p.column_name, p.count, p.non_finite, p.min, p.max, p.mean, p.m2, p.zeros, p.bin_edges, p.bin_counts
+  const chunks = await client.query<{ role: ProfileRole; column_name: string; count: string; non_finite: string; min: number | null; max: number | null; mean: number | null; m2: number | null; zeros: string; bin_counts: number[] }>(
+    `SELECT p.role, p.column_name, p.count, p.non_finite, p.min, p.max, p.mean, p.m2, p.zeros, to_json(p.bin_counts) AS bin_counts
        FROM batchinfer.chunk_profiles p JOIN batchinfer.chunks c USING (run_id, chunk)
       WHERE p.run_id = $1 AND c.status = 'done' ORDER BY p.chunk`,
     [runId],

@@ -10,6 +10,7 @@ import type { ChunkRange, Source } from '../sources/source.js';
 import { monitoringOf } from '../spec/job-spec.js';
 import type { ProfilePlan } from './chunk-profiler.js';
 import { columnKey, mergeProfiles, sampleEdges, type ColumnProfile, type ProfileRole } from './column-profile.js';
+import { trace } from '../trace.js';
 import { planWith, profileRows, profiledColumns } from './profile-rows.js';
 
 /** What the run's chunks need to profile: the source and model they score with, and the chunk at hand (for a sample). */
@@ -47,9 +48,12 @@ export async function runProfilePlan(d: PlanDeps): Promise<ProfilePlan | undefin
   if (!monitoringOf(spec).profile) return undefined;
   const columns = profiledColumns(spec, d.outputs);
   let stored = await storedEdges(d.client, d.run.runId);
-  if (columns.some((c) => !stored.has(columnKey(c.role, c.column)))) {
-    await decide(d, columns);
-    stored = await storedEdges(d.client, d.run.runId);
+  const lacking = () => columns.some((c) => !stored.has(columnKey(c.role, c.column)));
+  if (lacking()) {
+    trace('profile plan: deciding');
+    stored = await decide(d, columns);
+    trace('profile plan: decided');
+    if (lacking()) stored = await storedEdges(d.client, d.run.runId); // another chunk decided some at once: its rows
   }
   return planWith(spec, d.outputs, (role, column) => {
     const e = stored.get(columnKey(role, column));
@@ -73,12 +77,19 @@ async function sampleChunks(d: PlanDeps): Promise<ChunkRange[]> {
   return [d.chunk, ...picked];
 }
 
+/**
+ * Arrays travel as JSON (to_json), which JSON.parse reads natively: pg's parser for float8[] took ~10 ms of a
+ * 1,000-row run's start, cold. A non-finite float comes as a string ("Infinity"), which Number reads.
+ */
+const edgesOf = (rows: { role: ProfileRole; column_name: string; bin_edges: (number | string)[] }[]) => new Map(rows.map((r) => [columnKey(r.role, r.column_name), r.bin_edges.map(Number)]));
+
 async function storedEdges(client: pg.ClientBase, runId: number): Promise<Map<string, number[]>> {
-  const { rows } = await client.query<{ role: ProfileRole; column_name: string; bin_edges: number[] }>(`SELECT role, column_name, bin_edges FROM batchinfer.run_profiles WHERE run_id = $1`, [runId]);
-  return new Map(rows.map((r) => [columnKey(r.role, r.column_name), r.bin_edges.map(Number)]));
+  const { rows } = await client.query<{ role: ProfileRole; column_name: string; bin_edges: (number | string)[] }>(`SELECT role, column_name, to_json(bin_edges) AS bin_edges FROM batchinfer.run_profiles WHERE run_id = $1`, [runId]);
+  return edgesOf(rows);
 }
 
-async function decide(d: PlanDeps, columns: { role: ProfileRole; column: string }[]): Promise<void> {
+/** Decide and record the run's edges; returns the rows this call recorded (a column another chunk recorded first is not among them). */
+async function decide(d: PlanDeps, columns: { role: ProfileRole; column: string }[]): Promise<Map<string, number[]>> {
   const ref = await reference(d);
   const missing = columns.filter((c) => !ref.columns.has(columnKey(c.role, c.column)));
   let sampled = new Map<string, ColumnProfile>();
@@ -121,13 +132,17 @@ async function decide(d: PlanDeps, columns: { role: ProfileRole; column: string 
       reference_max: r?.max ?? null,
     };
   });
-  await d.client.query(
-    `INSERT INTO batchinfer.run_profiles (run_id, role, column_name, count, bin_edges, bin_counts, reference, reference_run_id, reference_counts, reference_mean, reference_min, reference_max)
-     SELECT $1, t.role, t.column_name, 0, t.bin_edges, t.bin_counts, t.reference, t.reference_run_id, t.reference_counts, t.reference_mean, t.reference_min, t.reference_max
-       FROM jsonb_to_recordset($2::jsonb) AS t(role text, column_name text, bin_edges float8[], bin_counts bigint[], reference text, reference_run_id bigint, reference_counts bigint[], reference_mean float8, reference_min float8, reference_max float8)
-     ON CONFLICT (run_id, role, column_name) DO NOTHING`,
+  const recorded = await d.client.query<{ role: ProfileRole; column_name: string; bin_edges: (number | string)[] }>(
+    `WITH recorded AS (
+       INSERT INTO batchinfer.run_profiles (run_id, role, column_name, count, bin_edges, bin_counts, reference, reference_run_id, reference_counts, reference_mean, reference_min, reference_max)
+       SELECT $1, t.role, t.column_name, 0, t.bin_edges, t.bin_counts, t.reference, t.reference_run_id, t.reference_counts, t.reference_mean, t.reference_min, t.reference_max
+         FROM jsonb_to_recordset($2::jsonb) AS t(role text, column_name text, bin_edges float8[], bin_counts bigint[], reference text, reference_run_id bigint, reference_counts bigint[], reference_mean float8, reference_min float8, reference_max float8)
+       ON CONFLICT (run_id, role, column_name) DO NOTHING
+       RETURNING role, column_name, bin_edges)
+     SELECT role, column_name, to_json(bin_edges) AS bin_edges FROM recorded`,
     [d.run.runId, JSON.stringify(rows)],
   );
+  return edgesOf(recorded.rows);
 }
 
 /** The reference the spec names, as columns (none: the job has no earlier profiled run to compare with). */
@@ -135,28 +150,26 @@ async function reference(d: PlanDeps): Promise<{ label: string | null; runId: nu
   const m = monitoringOf(d.run.spec);
   const r = m.reference;
   if (r.kind === 'csv') return { label: path.relative(d.run.projectRoot ?? process.cwd(), r.path) || r.path, runId: null, columns: await baseline(d, r.path) };
-  let runId: number | undefined;
-  if (r.kind === 'run') runId = r.runId;
-  else {
-    // The job's last succeeded run that has a profile (a run the guard failed is no reference until accepted).
-    const { rows } = await d.client.query<{ run_id: string }>(
-      `SELECT r.run_id FROM batchinfer.runs r
-        WHERE r.job = $1 AND r.run_id <> $2 AND r.status = 'succeeded' AND EXISTS (SELECT 1 FROM batchinfer.run_profiles p WHERE p.run_id = r.run_id AND p.count > 0)
-        ORDER BY r.finished_at DESC NULLS LAST, r.run_id DESC LIMIT 1`,
-      [d.run.job, d.run.runId],
-    );
-    if (!rows[0]) return { label: null, runId: null, columns: new Map() };
-    runId = Number(rows[0].run_id);
-  }
-  const { rows } = await d.client.query<{ role: ProfileRole; column_name: string; bin_edges: number[]; bin_counts: string[]; mean: number | null; min: number | null; max: number | null }>(
-    `SELECT role, column_name, bin_edges, bin_counts, mean, min, max FROM batchinfer.run_profiles WHERE run_id = $1 AND count > 0`,
-    [runId],
+  // The named run, or the job's last succeeded run that has a profile (a run the guard failed is no
+  // reference until accepted); one query, its profile's arrays as JSON (see edgesOf).
+  const { rows } = await d.client.query<{ run_id: string; role: ProfileRole; column_name: string; bin_edges: (number | string)[]; bin_counts: number[]; mean: number | null; min: number | null; max: number | null }>(
+    `SELECT p.run_id, p.role, p.column_name, to_json(p.bin_edges) AS bin_edges, to_json(p.bin_counts) AS bin_counts, p.mean, p.min, p.max
+       FROM batchinfer.run_profiles p
+      WHERE p.count > 0 AND p.run_id = ${
+        r.kind === 'run'
+          ? '$1::bigint'
+          : `(SELECT r.run_id FROM batchinfer.runs r
+               WHERE r.job = $1 AND r.run_id <> $2 AND r.status = 'succeeded' AND EXISTS (SELECT 1 FROM batchinfer.run_profiles q WHERE q.run_id = r.run_id AND q.count > 0)
+               ORDER BY r.finished_at DESC NULLS LAST, r.run_id DESC LIMIT 1)`
+      }`,
+    r.kind === 'run' ? [r.runId] : [d.run.job, d.run.runId],
   );
   if (r.kind === 'run' && rows.length === 0)
-    throw new FinalError(`${d.run.spec.specLabel}: monitoring.reference: run ${runId} has no profile in batchinfer.run_profiles (no such run, not finished, or profiled with monitoring.profile: false); name a finished run with a profile, or use previous`);
+    throw new FinalError(`${d.run.spec.specLabel}: monitoring.reference: run ${r.runId} has no profile in batchinfer.run_profiles (no such run, not finished, or profiled with monitoring.profile: false); name a finished run with a profile, or use previous`);
+  if (rows.length === 0) return { label: null, runId: null, columns: new Map() };
   return {
     label: r.kind === 'run' ? 'run' : 'previous',
-    runId: runId,
+    runId: Number(rows[0].run_id),
     columns: new Map(rows.map((x) => [columnKey(x.role, x.column_name), { edges: x.bin_edges.map(Number), counts: x.bin_counts.map(Number), mean: x.mean, min: x.min, max: x.max }])),
   };
 }
