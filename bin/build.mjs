@@ -49,6 +49,8 @@ await build({
   platform: 'node',
   target: 'node20',
   logLevel: 'warning',
+  // import() stays out of the bundles: a script compiled from a code cache loses its loader (bin/code-cache.cjs)
+  supported: { 'dynamic-import': false },
   // import.meta.url, in CommonJS: the bundle's own file
   define: { 'import.meta.url': '__batchinferModuleUrl' },
   banner: { js: "const __batchinferModuleUrl = require('node:url').pathToFileURL(__filename).href;" },

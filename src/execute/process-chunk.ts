@@ -8,6 +8,7 @@ import { qualified, quoteIdent, resultColumns } from '../sink/result-table.js';
 import { loadChunk } from '../runs/ledger.js';
 import { keyOf, type ChunkRange, type Reject, type RowBatch } from '../sources/source.js';
 import { bigintKey, type Key } from '../sources/keys.js';
+import type { TextKeySet } from '../sources/text-keys.js';
 import type { ChunkContext } from './chunk-context.js';
 import { defaults } from '../defaults.js';
 import { FinalError, SourceError, errorMessage, sqlState } from '../errors.js';
@@ -127,6 +128,8 @@ async function attemptChunk(
     let ascendingUpTo: Buffer | undefined;
     /** the chunk's keys stopped ascending: its rows are held (up to defaults.sortWindowBytes) and sent sorted */
     let holding = false;
+    /** the chunk's text keys, as its source holds them */
+    let keySet: TextKeySet | undefined;
     /**
      * Send what the writer holds. With sortKeys: rows whose keys ascend (as ids: shorter first) go as
      * they are (streamed); once keys stop ascending, the rest of the chunk is held and sent sorted.
@@ -137,8 +140,9 @@ async function attemptChunk(
     const flush = async (last: boolean) => {
       if (!sortKeys) return write(writer.take());
       if (!holding) {
-        // keys that ascend as ids do gain nothing from sorting: stream them, as without sorting
-        if (tuplesAscend(writer.buf, writer.tupleStarts!, writer.tuples, ascendingUpTo)) {
+        // keys that ascend as ids do gain nothing from sorting: stream them, as without sorting (the
+        // chunk's key set knows when every key so far ascended: no second look at the rows)
+        if (keySet?.inOrder || tuplesAscend(writer.buf, writer.tupleStarts!, writer.tuples, ascendingUpTo)) {
           ascendingUpTo = keyOfTuple(writer.buf, writer.tupleStarts![writer.tuples - 1]);
           return write(writer.take());
         }
@@ -158,6 +162,7 @@ async function attemptChunk(
     await write(COPY_HEADER);
     for await (const batch of ctx.source.read(chunk, { signal, takenKeys, snapshot: ctx.run.sourceSnapshot ?? undefined })) {
       rejects.push(...batch.rejects);
+      keySet = batch.textKeys;
       if (batch.n > 0) {
         const { feeds, unfed } = buildFeeds(inputs, batch, batch.n);
         const results = (await session.run(feeds, fetches)) as Record<string, Tensor>;

@@ -156,9 +156,10 @@ async function inShortLockAttempts(client: pg.ClientBase, deadline: number, stat
       await client.query('RELEASE SAVEPOINT batchinfer_ddl');
       return;
     } catch (err) {
-      if (sqlState(err) !== '55P03' || Date.now() + lockRetryPauseMs >= deadline) throw err;
+      // the whole budget is waited (the message says so), the last pause and attempt cut to what is left
+      if (sqlState(err) !== '55P03' || Date.now() >= deadline) throw err;
       await client.query('ROLLBACK TO SAVEPOINT batchinfer_ddl');
-      await new Promise((resolve) => setTimeout(resolve, lockRetryPauseMs));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(lockRetryPauseMs, deadline - Date.now()))));
     }
   }
 }

@@ -41,6 +41,11 @@ export class TextKeySet {
     if (taken) for (const k of taken) this.addString(String(k));
   }
 
+  /** Every key so far came after the one before it (shorter first, then bytewise: ids in order). */
+  get inOrder(): boolean {
+    return this.ascending;
+  }
+
   /** Record the key in buf[s, e); its id, or -1 when it was already there. */
   addBytes(buf: Uint8Array, s: number, e: number): number {
     if (this.ascending) {
