@@ -191,11 +191,14 @@ export async function replan(client: pg.Client, runId: number, source: Source, s
 function planInBackground(client: pg.Client, source: Source, runId: number, feed: ChunkFeed, signal: AbortSignal | undefined, keepSourceOpen = false): Promise<PlanSummary> {
   let handed = 0;
   let inserting: Promise<void> = Promise.resolve();
+  /** chunks the planner asks to score after the others (ChunkRange.scoreLast): fed once the plan is done */
+  const last: number[] = [];
   const add = (chunks: ChunkRange[]) => {
     handed += chunks.length;
     inserting = inserting.then(async () => {
       await addChunks(client, runId, chunks);
-      feed.push(chunks.map((c) => c.chunk));
+      for (const c of chunks) if (c.scoreLast) last.push(c.chunk);
+      feed.push(chunks.filter((c) => !c.scoreLast).map((c) => c.chunk));
     });
     inserting.catch(() => undefined); // surfaces at the `await inserting` below
   };
@@ -205,6 +208,7 @@ function planInBackground(client: pg.Client, source: Source, runId: number, feed
       trace('prepare: planned');
       if (chunks.length > handed) add(chunks.slice(handed));
       await inserting;
+      feed.push(last);
       await planDone(client, runId, chunks.length);
       feed.end();
       const known = chunks.every((c) => c.plannedRows !== undefined);

@@ -92,10 +92,13 @@ export async function enqueueRun(opts: EnqueueOptions): Promise<Enqueued> {
           claim = await claimRun(client, want, { owner: 'queue', fresh: true, queued: true });
         }
       }
+      /** chunks the planner asks to score after the others (ChunkRange.scoreLast): enqueued last */
+      const last = new Set<number>();
       if (total === undefined) {
         const s = source();
         try {
           const chunks = await s.plan();
+          for (const c of chunks) if (c.scoreLast) last.add(c.chunk);
           await addChunks(client, claim.run.runId, chunks);
           await planDone(client, claim.run.runId, chunks.length);
           total = chunks.length;
@@ -104,6 +107,7 @@ export async function enqueueRun(opts: EnqueueOptions): Promise<Enqueued> {
         }
       }
       const pending = await pendingChunks(client, claim.run.runId);
+      if (last.size) pending.sort((a, b) => Number(last.has(a)) - Number(last.has(b)) || a - b);
       await enqueueChunks(queue, claim.run.runId, opts.spec.name, pending, opts.trigger, opts.retry ?? opts.spec.retries ?? { attempts: defaults.chunkAttempts, backoffMs: defaults.chunkBackoffMs });
       let status: Enqueued['status'] = 'queued';
       let error: string | undefined;

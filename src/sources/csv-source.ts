@@ -91,7 +91,8 @@ export class CsvSource implements Source {
 
   async plan(opts: PlanOptions = {}): Promise<ChunkRange[]> {
     await this.stat();
-    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, PLAN_READ_BYTES, { ...this.limits, onChunks: opts.onChunks, signal: opts.signal });
+    const textKeyColumn = this.spec.keyType === 'text' ? (this.layout ?? (await this.header())).keyIndex : undefined;
+    const plan = await planCsvChunks(this.opts.file, this.spec.chunkRows, PLAN_READ_BYTES, { ...this.limits, onChunks: opts.onChunks, signal: opts.signal, textKeyColumn });
     this.useHeader(plan.header);
     return plan.chunks;
   }

@@ -38,7 +38,12 @@ export interface CsvLimits {
 export interface PlanCsvOptions extends CsvLimits {
   onChunks?: (chunks: ChunkRange[]) => void;
   signal?: AbortSignal;
+  /** the text key's column: chunks whose first key is shorter than the file's last keys are marked scoreLast */
+  textKeyColumn?: number;
 }
+
+/** How much of the file's end is read for a key of its last records. */
+const TAIL_READ_BYTES = 64 << 10;
 
 /**
  * One pass over the file, record by record with the reader's own record rule (RecordBounds), so chunks
@@ -53,6 +58,14 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
   try {
     const { size } = await handle.stat();
     const head = await headerRecord(handle, size, opts);
+    // Ids in order as text keys ("1", "2", ... "1000000"): in bytes the B-tree puts "100001" between
+    // "10000" and "10001", so a later chunk's ids would go in among the first chunks' shorter ones (page
+    // splits all over the index). Chunks whose first key is shorter than a key near the end of the file
+    // are marked to be scored last: the rest append in order, the short ones go in at the end
+    // (docs/performance.md, "Ids as text keys"). A hint only: a key that can't be read plainly marks nothing.
+    const keyColumn = opts.textKeyColumn;
+    const tailKey = keyColumn === undefined ? -1 : await tailKeyBytes(handle, size, head.end, keyColumn);
+    let firstKey = -1; // the open chunk's first key's length
     const bounds = new RecordBounds(opts.maxRecordBytes ?? defaults.maxRecordBytes);
     const chunks: ChunkRange[] = [];
     let handedOut = 0;
@@ -78,7 +91,7 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
     let rows = 0;
     // A record starts at pos and this chunk is full: the record opens the next one.
     const newChunk = () => {
-      chunks.push(chunk(chunks.length, chunkStart, pos, chunkLine, rows));
+      chunks.push(chunk(chunks.length, chunkStart, pos, chunkLine, rows, firstKey >= 0 && firstKey < tailKey));
       chunkStart = pos;
       chunkLine = line;
       rows = 0;
@@ -106,6 +119,7 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
         }
         if (quoteAt === -2 || quoteAt > nl) {
           if (rows === chunkRows) newChunk();
+          if (rows === 0 && tailKey >= 0) firstKey = plainFieldBytes(block, i, nl, keyColumn!);
           rows++;
           line++;
           pos = base + nl + 1;
@@ -118,6 +132,7 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
         continue;
       }
       if (rows === chunkRows) newChunk();
+      if (rows === 0) firstKey = -1; // an odd first record (quoted, broken): no hint for its chunk
       rows++;
       line += bounds.lines;
       if (r === SKIP_TO_LF) {
@@ -135,7 +150,7 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
       }
       pos = base + r;
     }
-    if (rows > 0) chunks.push(chunk(chunks.length, chunkStart, size, chunkLine, rows));
+    if (rows > 0) chunks.push(chunk(chunks.length, chunkStart, size, chunkLine, rows, firstKey >= 0 && firstKey < tailKey));
     if (onChunks && chunks.length > handedOut) onChunks(chunks.slice(handedOut));
     return { header: head.names, headerEnd: head.end, fileBytes: size, chunks };
   } finally {
@@ -143,9 +158,36 @@ export async function planCsvChunks(file: string, chunkRows: number, readBytes: 
   }
 }
 
-function chunk(i: number, startByte: number, endByte: number, firstLine: number, rows: number): ChunkRange {
+function chunk(i: number, startByte: number, endByte: number, firstLine: number, rows: number, scoreLast: boolean): ChunkRange {
   const range: CsvChunkRange = { startByte, endByte, firstLine };
-  return { chunk: i, range: { ...range }, plannedRows: rows };
+  return { chunk: i, range: { ...range }, plannedRows: rows, ...(scoreLast ? { scoreLast } : {}) };
+}
+
+/** Bytes of field `field` of the plain record at buf[s, end) (no quote up to that field's end); -1 when not plain or not there. */
+export function plainFieldBytes(buf: Uint8Array, s: number, end: number, field: number): number {
+  let f = 0;
+  let start = s;
+  for (let i = s; i <= end; i++) {
+    const c = i < end ? buf[i] : LF;
+    if (c === QUOTE) return -1;
+    if (c === 44 || c === LF || c === CR) {
+      if (f === field) return i - start;
+      if (c !== 44) return -1;
+      f++;
+      start = i + 1;
+    }
+  }
+  return -1;
+}
+
+/** The key's length in a record near the end of the file (the first whole line of its last TAIL_READ_BYTES); -1 for a small file or a key that is not plain. */
+async function tailKeyBytes(handle: fs.promises.FileHandle, size: number, headerEnd: number, keyColumn: number): Promise<number> {
+  if (size - headerEnd <= 2 * TAIL_READ_BYTES) return -1; // a chunk or so: nothing to order
+  const buf = Buffer.allocUnsafe(TAIL_READ_BYTES);
+  const { bytesRead } = await handle.read(buf, 0, TAIL_READ_BYTES, size - TAIL_READ_BYTES);
+  const start = buf.indexOf(LF) + 1;
+  const nl = start > 0 ? buf.indexOf(LF, start) : -1;
+  return nl < 0 || nl >= bytesRead ? -1 : plainFieldBytes(buf, start, nl, keyColumn);
 }
 
 /** The header record as strings: BOM stripped, quotes honoured (at a field's start, as in records), line break dropped. */

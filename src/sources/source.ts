@@ -8,6 +8,12 @@ export interface ChunkRange {
   range: Record<string, unknown>;
   /** rows the planner counted in this chunk, when it knows */
   plannedRows?: number;
+  /**
+   * A hint, not stored: score this chunk after the others. A CSV of ids in order as text keys marks its
+   * first chunks, whose shorter ids ("1" .. "99999") would otherwise be in the result table's B-tree
+   * before every later chunk's ids are inserted among them (see planCsvChunks).
+   */
+  scoreLast?: boolean;
 }
 
 /** An input row that could not be scored, kept with its reason. */

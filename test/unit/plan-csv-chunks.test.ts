@@ -165,3 +165,31 @@ describe('header parsing', () => {
     expect(await readCsvHeader(writeCsv('x,y'))).toEqual(['x', 'y']);
   });
 });
+
+describe('chunks of ids in order as text keys, marked to score last', () => {
+  const ids = (from: number, to: number, key = (i: number) => String(i)) => {
+    let s = 'x,id,f\n';
+    for (let i = from; i <= to; i++) s += `${i % 7},${key(i)},0.5\n`;
+    return s;
+  };
+  const marked = (chunks: ChunkRange[]) => chunks.filter((c) => c.scoreLast).map((c) => c.chunk);
+
+  it('marks the chunks whose first id is shorter than the ids at the end of the file', async () => {
+    // ids 1..20,000 in chunks of 1,000: chunks 0-9 start with 1 to 4 digits, the file ends with 5
+    const plan = await planCsvChunks(writeCsv(ids(1, 20_000)), 1000, 1 << 16, { textKeyColumn: 1 });
+    expect(plan.chunks).toHaveLength(20);
+    expect(marked(plan.chunks)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // the same plan otherwise: rows and ranges as without the hint
+    const plain = await planCsvChunks(writeCsv(ids(1, 20_000)), 1000, 1 << 16);
+    expect(plan.chunks.map((c) => [c.range, c.plannedRows])).toEqual(plain.chunks.map((c) => [c.range, c.plannedRows]));
+    expect(marked(plain.chunks)).toEqual([]);
+  });
+
+  it('marks nothing for keys of one length (UUID-like), a small file, or a key it cannot read plainly', async () => {
+    const fixed = (i: number) => `k-${String(i).padStart(8, '0')}`;
+    expect(marked((await planCsvChunks(writeCsv(ids(1, 20_000, fixed)), 1000, 1 << 16, { textKeyColumn: 1 })).chunks)).toEqual([]);
+    expect(marked((await planCsvChunks(writeCsv(ids(1, 3_000)), 1000, 1 << 16, { textKeyColumn: 1 })).chunks)).toEqual([]);
+    // quoted keys: no hint (the hint is only for plain records)
+    expect(marked((await planCsvChunks(writeCsv(ids(1, 20_000, (i) => `"${i}"`)), 1000, 1 << 16, { textKeyColumn: 1 })).chunks)).toEqual([]);
+  });
+});
