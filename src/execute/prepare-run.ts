@@ -191,14 +191,20 @@ export async function replan(client: pg.Client, runId: number, source: Source, s
 function planInBackground(client: pg.Client, source: Source, runId: number, feed: ChunkFeed, signal: AbortSignal | undefined, keepSourceOpen = false): Promise<PlanSummary> {
   let handed = 0;
   let inserting: Promise<void> = Promise.resolve();
-  /** chunks the planner asks to score after the others (ChunkRange.scoreLast): fed once the plan is done */
+  /**
+   * Chunks the planner asks to score after the others (ChunkRange.scoreLast), fed once the plan is done;
+   * at most 2 + a quarter of the chunks planned so far are held (more go to the feed as they come): the
+   * threads never wait for the whole plan because most chunks asked to be last.
+   */
   const last: number[] = [];
   const add = (chunks: ChunkRange[]) => {
     handed += chunks.length;
+    const planned = handed;
     inserting = inserting.then(async () => {
       await addChunks(client, runId, chunks);
-      for (const c of chunks) if (c.scoreLast) last.push(c.chunk);
-      feed.push(chunks.filter((c) => !c.scoreLast).map((c) => c.chunk));
+      const now: number[] = [];
+      for (const c of chunks) (c.scoreLast && last.length < 2 + Math.floor(planned / 4) ? last : now).push(c.chunk);
+      feed.push(now);
     });
     inserting.catch(() => undefined); // surfaces at the `await inserting` below
   };
