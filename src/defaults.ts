@@ -22,6 +22,8 @@ export const defaults = {
    * and two outputs is ~5 MB: one sorted run)
    */
   sortWindowBytes: 8 << 20,
+  /** planning a Postgres source with integer ids as text keys: how long the largest id may take to find (for ChunkRange.scoreLast) */
+  planHintMs: 50,
   /** attempts at a chunk whose rows collide with another chunk's keys before giving up */
   chunkConflictAttempts: 3,
   /** give up connecting to PostgreSQL after this long */

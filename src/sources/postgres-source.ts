@@ -256,11 +256,19 @@ export class PostgresSource implements Source {
     }
     const c = await this.acquire();
     let finished = false;
+    let longest: number | undefined;
+    /** the hint for a chunk whose first key is `first` */
+    const scoreLast = (first: string | null) => (longest !== undefined && first !== null && first.replace('-', '').length < longest ? { scoreLast: true } : {});
     // Stopped while the server is still sorting (no rows arrive to check the signal on): drop the connection.
     const onAbort = () => void c.end().catch(noop);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await this.begin(c, snapshot, 'plan', {});
+      // Integer ids read into text keys: the chunks whose first id has fewer digits than the last one go
+      // into the result table's B-tree among every later chunk's ids ("10000" < "100001" < "10001" in
+      // bytes), so they are marked to be scored last (ChunkRange.scoreLast; docs/performance.md, "Ids as
+      // text keys"). Compared with an id near the largest, when the server finds one at once (an index on the key); else no hint.
+      longest = intKey && this.spec.keyType === 'text' ? await this.largestKeyDigits(c) : undefined;
       const stream = c.query(copyOut(`COPY (SELECT k${intKey ? '::int8' : '::text'} FROM (SELECT ${ident(this.spec.key)} AS k FROM (${this.sql}) q) s ORDER BY s.k) TO STDOUT (FORMAT binary)`));
       stream.on('error', noop); // reported through the loop below; this one catches an error after the loop has left
       for await (const data of stream as AsyncIterable<Buffer>) {
@@ -276,7 +284,7 @@ export class PostgresSource implements Source {
           const key = intKey ? reader.int8Key(at) : reader.buf.toString('utf8', at, at + len);
           if (rows >= chunkRows && key !== prev) {
             const text = String(key);
-            chunks.push({ chunk: chunks.length, range: { lo: chunks.length === 0 ? null : lo, hi: text, keyType }, plannedRows: rows });
+            chunks.push({ chunk: chunks.length, range: { lo: chunks.length === 0 ? null : lo, hi: text, keyType }, plannedRows: rows, ...scoreLast(lo) });
             lo = text;
             rows = 0;
           } else if (rows === 0 && chunks.length === 0) lo = String(key);
@@ -294,10 +302,33 @@ export class PostgresSource implements Source {
       // Stopped inside the COPY: the connection is dropped (a ROLLBACK would queue behind the COPY).
       await this.conns.release(c, finished);
     }
-    if (rows > 0) chunks.push({ chunk: chunks.length, range: { lo: chunks.length === 0 ? null : lo, hi: null, keyType }, plannedRows: rows });
+    if (rows > 0) chunks.push({ chunk: chunks.length, range: { lo: chunks.length === 0 ? null : lo, hi: null, keyType }, plannedRows: rows, ...scoreLast(lo) });
     if (nulls > 0) chunks.push({ chunk: chunks.length, range: { lo: null, hi: null, nulls: true, keyType }, plannedRows: nulls });
     if (opts.onChunks && chunks.length > handed) opts.onChunks(chunks.slice(handed));
     return chunks;
+  }
+
+  /**
+   * Digits of a key near the top of the query's keys (1,000 from the largest), when the server answers
+   * within defaults.planHintMs (an indexed key is read backwards; a query without an index would be a
+   * second pass and a sort: no hint then).
+   * Inside the plan's transaction (its snapshot), behind a savepoint a timeout rolls back to.
+   */
+  private async largestKeyDigits(c: pg.Client): Promise<number | undefined> {
+    const { rows: [was] } = await c.query<{ t: string }>(`SELECT current_setting('statement_timeout') AS t`);
+    await c.query('SAVEPOINT batchinfer_hint');
+    try {
+      await c.query(`SET LOCAL statement_timeout = ${defaults.planHintMs}`);
+      // a key near the end (not the very largest: ids 1..1,000,000 end in the only 7-digit one), as a CSV's tail
+      const { rows } = await c.query<{ k: string | null }>(`SELECT s.k::text AS k FROM (SELECT ${ident(this.spec.key)} AS k FROM (${this.sql}) q) s WHERE s.k IS NOT NULL ORDER BY s.k DESC OFFSET 1000 LIMIT 1`);
+      await c.query('RELEASE SAVEPOINT batchinfer_hint');
+      return rows[0]?.k == null ? undefined : rows[0].k.replace('-', '').length;
+    } catch {
+      await c.query('ROLLBACK TO SAVEPOINT batchinfer_hint');
+      return undefined;
+    } finally {
+      await c.query(`SELECT set_config('statement_timeout', $1, true)`, [was.t]); // the plan's own COPY is not limited by it
+    }
   }
 
   async *read(chunk: ChunkRange, opts: ReadOptions = {}): AsyncIterable<RowBatch> {
@@ -356,6 +387,9 @@ export class PostgresSource implements Source {
     let snapshot = opts.snapshot;
     const c = await this.acquire();
     let finished = false;
+    let longest: number | undefined;
+    /** the hint for a chunk whose first key is `first` */
+    const scoreLast = (first: string | null) => (longest !== undefined && first !== null && first.replace('-', '').length < longest ? { scoreLast: true } : {});
     try {
       snapshot ??= await this.conns.heldSnapshot();
       await this.begin(c, snapshot, 'read', { lo: range.lo, hi: range.hi });

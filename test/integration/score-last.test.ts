@@ -15,7 +15,10 @@ import { testWorkspace, typedSpec, writeSpec } from '../support/jobs.js';
 const ROWS = 100_000;
 const CHUNK_ROWS = 5000;
 const ws = testWorkspace('score-last');
-beforeAll(() => {
+beforeAll(async () => {
+  // the same ids in a Postgres table (with its primary key: the hint's lookup is an index read)
+  await query(ws.db.url, `CREATE TABLE public.ids AS SELECT g AS id, (g % 7)::real AS a, ((g % 13) / 4.0)::real AS b, (-(g % 5))::real AS c FROM generate_series(1, ${ROWS}) g`);
+  await query(ws.db.url, 'ALTER TABLE public.ids ADD PRIMARY KEY (id)');
   const lines = ['id,a,b,c'];
   for (let i = 1; i <= ROWS; i++) lines.push(`${i},${i % 7},${(i % 13) / 4},${-(i % 5)}`);
   lines.push('77,1,1,1'); // a duplicate of a key in a chunk scored last: the first occurrence (line 78) still wins
@@ -46,6 +49,23 @@ describe('chunks of short ids scored last', () => {
     const rest = Array.from({ length: chunks - 3 }, (_, i) => i + 2);
     expect(await feedOrder(spec('ids-text'))).toEqual([...rest, ...later]);
     expect(await feedOrder(spec('ids-bigint', { key_type: 'bigint' }))).toEqual(Array.from({ length: chunks }, (_, i) => i));
+  }));
+
+  it('a Postgres source: integer ids read into text keys, likewise; bigint keys in key order', ws.track(async () => {
+    const pg = (name: string, over: Record<string, unknown> = {}) => spec(name, { source: { postgres: { query: 'SELECT * FROM public.ids' } }, ...over });
+    const chunks = ROWS / CHUNK_ROWS;
+    expect(await feedOrder(pg('pg-ids-text'))).toEqual([...Array.from({ length: chunks - 2 }, (_, i) => i + 2), 0, 1]);
+    // the hint's time limit ends with it: a plan whose pass takes longer (0.1 s asleep over the smallest
+    // ids, which the hint's lookup near the largest never reads) still plans, with the hint
+    const slowStart = pg('pg-ids-slow-start', { source: { postgres: { query: 'SELECT * FROM public.ids WHERE CASE WHEN id < 100 THEN pg_sleep(0.001) IS NOT NULL ELSE true END' } } });
+    expect(await feedOrder(slowStart)).toEqual([...Array.from({ length: chunks - 2 }, (_, i) => i + 2), 0, 1]);
+    expect(await feedOrder(pg('pg-ids-bigint', { key_type: 'bigint' }))).toEqual(Array.from({ length: chunks }, (_, i) => i));
+  }));
+
+  it('a query the hint cannot read at once: no hint, and the plan itself is not cut short by the hint\'s time limit', ws.track(async () => {
+    // every statement over this query takes 0.3 s: the hint's lookup gives up (defaults.planHintMs), the plan's own pass must not
+    const slow = spec('pg-ids-slow', { chunk_rows: 40_000, source: { postgres: { query: 'SELECT i.* FROM public.ids i, (SELECT pg_sleep(0.3)) s' } } });
+    expect(await feedOrder(slow)).toEqual([0, 1, 2]);
   }));
 
   it('a whole run scores every row once, and the first occurrence of a duplicate wins', ws.track(async () => {
