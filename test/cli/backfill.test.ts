@@ -149,6 +149,19 @@ describe('batchinfer backfill (inline)', () => {
     expect(o.dates[0].run_id).toBe(Number(cancelled[0].run_id)); // the same run, resumed
   }), 180_000);
 
+  it('exit 3 when every date that did not succeed lacked its rows (min_rows); 1 when another failure is among them', ws.track(async () => {
+    writeData('2026-11-01', false, 50);
+    writeData('2026-11-02', false, 60);
+    writeData('2026-11-03', true); // a bad row: a reject over max_rejected 0, a failure of another kind
+    const minSpec = writeSpec(ws.tmp.dir, 'bf-min.yaml', typedSpec({ name: 'bf-min', key_type: 'bigint', source: { csv: { path: 'data-{{ds}}.csv' } }, sink: { table: 'scores.bf_min' }, min_rows: 100 }));
+    const notReady = await runCli(['backfill', minSpec, '--from', '2026-11-01', '--to', '2026-11-02', '--json'], { cwd: ws.tmp.dir, env });
+    expect(notReady.code, notReady.stderr).toBe(3);
+    expect(JSON.parse(notReady.stdout)).toMatchObject({ succeeded: 0, not_succeeded: 2 });
+    const mixed = await runCli(['backfill', minSpec, '--from', '2026-11-01', '--to', '2026-11-03', '--reprocess', 'failed', '--json'], { cwd: ws.tmp.dir, env });
+    expect(mixed.code, mixed.stderr).toBe(1);
+    expect(JSON.parse(mixed.stdout)).toMatchObject({ succeeded: 0, not_succeeded: 3 });
+  }));
+
   it('bad flags: one line naming the flag, exit 2', ws.track(async () => {
     const cases: [string[], RegExp][] = [
       [['--from', '2026-10-10', '--to', '2026-10-01'], /^batchinfer: --from 2026-10-10 is after --to 2026-10-01; /],

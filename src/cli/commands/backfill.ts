@@ -3,6 +3,7 @@ import { connectPg } from '../../db/connect.js';
 import { defaults } from '../../defaults.js';
 import { UsageError } from '../../errors.js';
 import { missingDatedInput } from '../../backfill/missing-input.js';
+import { runExitCode } from '../exit-code.js';
 import { planBackfillRange, runBackfill, type BackfillOutcome, type DateResult } from '../../backfill/run-backfill.js';
 import { backfillDates, reprocessPolicies, type Reprocess } from '../../schedule/backfill-plan.js';
 import { loadSpec } from '../../spec/load-spec.js';
@@ -105,7 +106,17 @@ export async function backfillCommand(specPath: string, flags: BackfillFlags, io
   }
   if (flags.json) print(io.stdout, JSON.stringify(outcome));
   else print(io.stdout, summary(outcome, stopping));
-  return outcome.succeeded === outcome.dates_total ? 0 : 1;
+  return backfillExitCode(outcome);
+}
+
+/**
+ * 0 when every date ended succeeded; else a run's own exit code when every other date ended with it (3: all
+ * their input not ready yet, min_rows or a missing file; 4: all stopped by the drift guard); else 1.
+ */
+export function backfillExitCode(outcome: BackfillOutcome): number {
+  if (outcome.succeeded === outcome.dates_total) return 0;
+  const codes = new Set(outcome.dates.filter((d) => d.status !== 'succeeded').map((d) => (d.status === null ? 1 : runExitCode({ status: d.status, error: d.error }))));
+  return codes.size === 1 ? [...codes][0] : 1;
 }
 
 function checkDate(flag: string, text: string): string {
