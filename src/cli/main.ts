@@ -248,16 +248,19 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     });
 
   let signals = 0;
+  // The commands that score chunks say what a stop does to them; the others (ui, status, ...) just stop.
+  const command = argv.slice(2).find((a) => !a.startsWith('-'));
+  const scoring = command !== undefined && ['run', 'retry', 'backfill', 'worker', 'schedule'].includes(command);
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
       // One signal always leads to an exit: chunks in flight get the grace period (a hung server or a
       // chunk that won't end must not keep the process forever), then it exits as if signalled twice.
       const graceMs = settings?.BATCHINFER_SHUTDOWN_GRACE_MS ?? defaults.shutdownGraceMs;
-      full.stderr.write(`\nbatchinfer: ${sig}: finishing the chunks in flight (at most ${Math.round(graceMs / 1000)} s), then stopping (again to force)\n`);
+      full.stderr.write(`\nbatchinfer: ${sig}: ${scoring ? `finishing the chunks in flight (at most ${Math.round(graceMs / 1000)} s), then stopping` : 'stopping'} (again to force)\n`);
       controller.abort(sig);
       setTimeout(() => {
-        full.stderr.write(`batchinfer: still not stopped ${Math.round(graceMs / 1000)} s after ${sig}: exiting now; chunks in flight roll back and are redone on resume\n`);
+        full.stderr.write(`batchinfer: still not stopped ${Math.round(graceMs / 1000)} s after ${sig}: exiting now${scoring ? '; chunks in flight roll back and are redone on resume' : ''}\n`);
         process.exit(sig === 'SIGTERM' ? 143 : 130);
       }, graceMs).unref();
     } else {

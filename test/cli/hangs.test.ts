@@ -51,7 +51,8 @@ describe('no hang', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(143);
     expect(Date.now() - t0).toBeLessThan(8000);
-    expect(stderr).toMatch(/still not stopped 2 s after SIGTERM: exiting now/);
+    expect(stderr).toMatch(/SIGTERM: finishing the chunks in flight \(at most 2 s\), then stopping/);
+    expect(stderr).toMatch(/still not stopped 2 s after SIGTERM: exiting now; chunks in flight roll back/);
     await query(ws.db.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'`);
     await query(ws.db.url, `DROP TRIGGER forever ON scores.stuck`);
   }));

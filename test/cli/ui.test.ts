@@ -44,6 +44,9 @@ describe('batchinfer ui', () => {
       expect(await ok.json()).toEqual({ runs: [], jobs: [] });
       await ui.stop();
       expect(ui.child.exitCode).toBe(0);
+      // it scores nothing, so its stop line says nothing of chunks
+      expect(ui.output()).toMatch(/batchinfer: SIGTERM: stopping \(again to force\)/);
+      expect(ui.output()).not.toMatch(/chunks in flight/);
     }),
   );
 
