@@ -69,6 +69,14 @@ await build({
     'uplot',
   ],
 });
+// ASCII only: V8 keeps an ASCII source as one byte per character and Node reads it without decoding UTF-8
+// (~10 ms less per command here). esbuild escapes strings already; what is left is comments (an em dash).
+for (const file of ['main.js', 'chunk-thread.bundle.js']) {
+  const source = fs.readFileSync(path.join(out, file), 'utf8');
+  // \uXXXX means the same character in a string, regular expression or identifier, and nothing in a comment
+  const ascii = source.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (ascii !== source) fs.writeFileSync(path.join(out, file), ascii);
+}
 // The package is "type": "module"; these bundles are CommonJS.
 fs.writeFileSync(path.join(out, 'package.json'), '{ "type": "commonjs" }\n');
 // The scoring thread's entry (threadEntry: ./chunk-thread.js beside the bundle that starts it).

@@ -30,10 +30,12 @@ export interface ContextOptions {
   sourceUrl?: string;
   /** fills a source URL the ledger keeps as `${NAME}` */
   env?: Record<string, string | undefined>;
+  /** a connection opened ahead (while the model loaded and the run was planned); closed with the context, or on failure */
+  client?: Promise<pg.Client>;
 }
 
 export async function openChunkContext(databaseUrl: string, runId: number, workerName: string, opts: ContextOptions = {}): Promise<ChunkContext> {
-  const client = await connectPg(databaseUrl, { purpose: workerName });
+  const client = await (opts.client ?? connectPg(databaseUrl, { purpose: workerName }));
   try {
     const stored = await loadRun(client, runId);
     const root = opts.root ?? (stored.projectRoot && fs.existsSync(stored.projectRoot) ? stored.projectRoot : process.cwd());

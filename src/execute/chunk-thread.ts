@@ -2,6 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { UsageError, classifyError, errorMessage } from '../errors.js';
 import { getSession } from '../model/session-cache.js';
+import { connectPg } from '../db/connect.js';
 import { closeChunkContext, openChunkContext, type ChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
 import { trace, traceMemory } from '../trace.js';
@@ -15,6 +16,9 @@ const failure = (err: unknown) => ({ message: errorMessage(err), usage: err inst
 // Load the model now, while the main thread plans the run; a failure surfaces when the run opens.
 trace('thread: started');
 if (data.modelPath) getSession(data.modelPath).then(() => trace('thread: model loaded'), () => undefined);
+// An inline run's thread connects now too (a failure surfaces when the run's context opens).
+let early = data.preconnect ? connectPg(data.databaseUrl, { purpose: data.workerName }) : undefined;
+early?.catch(() => undefined);
 
 let ctx: ChunkContext | undefined;
 /** Queue workers score chunks of many runs: a few contexts kept, the oldest closed. */
@@ -37,12 +41,15 @@ port.on('message', async (m: ToThread) => {
   if (m.type === 'stop') {
     if (ctx) await closeChunkContext(ctx).catch(() => undefined);
     for (const c of contexts.values()) await closeChunkContext(c).catch(() => undefined);
+    await early?.then((c) => c.end()).catch(() => undefined); // connected ahead, never used
     port.close();
     return;
   }
   if (m.type === 'run') {
     try {
-      ctx = await openChunkContext(data.databaseUrl, m.runId, data.workerName, { root: data.root, sourceUrl: data.sourceUrl });
+      const client = early;
+      early = undefined;
+      ctx = await openChunkContext(data.databaseUrl, m.runId, data.workerName, { root: data.root, sourceUrl: data.sourceUrl, client });
       trace('thread: context open');
       post({ type: 'ready' });
     } catch (err) {

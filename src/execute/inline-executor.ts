@@ -1,4 +1,6 @@
 import { Worker } from 'node:worker_threads';
+import type pg from 'pg';
+import { connectPg } from '../db/connect.js';
 import { FinalError, UsageError } from '../errors.js';
 import { closeChunkContext, openChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
@@ -51,9 +53,15 @@ export function startInlineExecutor(opts: InlineExecutorOptions): InlineExecutor
 }
 
 function thisThread(opts: InlineExecutorOptions): InlineExecutor {
+  const workerName = `pid ${process.pid}`;
+  // Connected now, while the caller checks and plans the run (a small run's start-up); a failure surfaces in run().
+  let early: Promise<pg.Client> | undefined = connectPg(opts.databaseUrl, { purpose: workerName });
+  early.catch(() => undefined);
   return {
     async run(run) {
-      const ctx = await openChunkContext(opts.databaseUrl, run.runId, `pid ${process.pid}`, { root: opts.root, sourceUrl: opts.sourceUrl });
+      const client = early;
+      early = undefined;
+      const ctx = await openChunkContext(opts.databaseUrl, run.runId, workerName, { root: opts.root, sourceUrl: opts.sourceUrl, client });
       const outcomes: ChunkOutcome[] = [];
       try {
         for (;;) {
@@ -71,7 +79,11 @@ function thisThread(opts: InlineExecutorOptions): InlineExecutor {
         await closeChunkContext(ctx);
       }
     },
-    async close() {},
+    async close() {
+      const client = early; // connected ahead, never used
+      early = undefined;
+      await client?.then((c) => c.end()).catch(() => undefined);
+    },
   };
 }
 
@@ -91,7 +103,7 @@ export function revive(e: SerializedError): Error {
 function threadPool(opts: InlineExecutorOptions): InlineExecutor {
   let startError: Error | undefined;
   const workers = Array.from({ length: opts.threads }, (_, i) => {
-    const data: ThreadData = { databaseUrl: opts.databaseUrl, modelPath: opts.modelPath, root: opts.root, sourceUrl: opts.sourceUrl, workerName: `pid ${process.pid} thread ${i + 1}` };
+    const data: ThreadData = { databaseUrl: opts.databaseUrl, modelPath: opts.modelPath, root: opts.root, sourceUrl: opts.sourceUrl, workerName: `pid ${process.pid} thread ${i + 1}`, preconnect: true };
     const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     worker.on('error', (err) => (startError ??= err));
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -117,12 +117,20 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
   // The owner's connection opens while spec, model and source are checked (a small run's start-up).
   const connecting = connectPg(opts.databaseUrl, { purpose: 'run owner', queryTimeoutMs: defaults.dbQueryTimeoutMs });
   connecting.catch(() => undefined); // a failure surfaces where it is awaited, after the check
+  // The planner's too (a new run plans on it; a resumed one closes it unused).
+  let plannerConnecting: Promise<pg.Client> | undefined = connectPg(opts.databaseUrl, { purpose: 'plan', queryTimeoutMs: defaults.dbQueryTimeoutMs });
+  plannerConnecting.catch(() => undefined);
+  const dropPlanner = async () => {
+    const p = plannerConnecting;
+    plannerConnecting = undefined;
+    await p?.then((c) => c.end()).catch(() => undefined);
+  };
   let ready: Awaited<ReturnType<typeof readyRun>>;
   try {
     ready = await readyRun(connecting, opts);
   } catch (err) {
-    // the check failed first: the connection, if it opened, is not needed
-    await connecting.then((c) => c.end()).catch(() => undefined);
+    // the check failed first: the connections, if they opened, are not needed
+    await Promise.all([connecting.then((c) => c.end()).catch(() => undefined), dropPlanner()]);
     throw err;
   }
   const client = await connecting;
@@ -136,6 +144,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
       // fingerprint pins its bytes; a query's rows may have changed): otherwise a new run starts.
       const chunksTotal = claim.run.planned ? claim.run.chunksTotal : await replan(client, claim.run.runId, source(), opts.planSignal);
       if (chunksTotal !== undefined) {
+        await dropPlanner();
         const pending = await pendingChunks(client, claim.run.runId);
         return {
           ...claim,
@@ -153,7 +162,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
       claim = { ...(await claimRun(client, want, { owner, fresh: true })), note: `run ${claim.run.runId} was cut short while planning and its input changed since: a new run replaces it` };
     }
     const feed = new ChunkFeed();
-    const planner = await connectPg(opts.databaseUrl, { purpose: 'plan', queryTimeoutMs: defaults.dbQueryTimeoutMs });
+    const planner = await plannerConnecting!;
     const plannerSource = source();
     // A Postgres source is planned and read in one exported snapshot, held by the planner's source until
     // the run ends: every chunk reads the rows the plan counted, whatever is written meanwhile.
@@ -163,10 +172,11 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
       await setSourceSnapshot(client, claim.run.runId, snapshot);
     }
     const planned = planInBackground(planner, plannerSource, claim.run.runId, feed, opts.planSignal, snapshot !== undefined);
+    plannerConnecting = undefined; // planInBackground closes it
     planned.catch(() => undefined); // the caller awaits it after scoring; not an unhandled rejection meanwhile
     return { ...claim, run: { ...claim.run, sourceSnapshot: snapshot ?? null }, ownerClient: client, outputs, feed, planned, closePlanner: () => plannerSource.close() };
   } catch (err) {
-    await client.end().catch(() => undefined);
+    await Promise.all([client.end().catch(() => undefined), dropPlanner()]);
     throw err;
   }
 }

@@ -12,6 +12,8 @@ export interface ThreadData {
   sourceUrl?: string;
   /** fills `${NAME}` in a stored source URL (queue workers) */
   env?: Record<string, string | undefined>;
+  /** open the thread's connection at start, beside the model (an inline run's threads: a run comes at once) */
+  preconnect?: boolean;
 }
 
 export interface SerializedError {

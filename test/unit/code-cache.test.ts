@@ -53,4 +53,12 @@ describe('the code cache', () => {
       expect(code.filter((line) => /(^|[^\w$.])import\s*\(/.test(line)), f).toEqual([]);
     }
   });
+
+  it('the built bundles are ASCII (read without decoding UTF-8, one byte per character in V8)', () => {
+    const bundles = path.join(repoRoot, 'dist/bundle');
+    for (const f of fs.readdirSync(bundles).filter((f) => f.endsWith('.js'))) {
+      const lines = fs.readFileSync(path.join(bundles, f), 'utf8').split('\n');
+      expect(lines.filter((line) => /[^\x00-\x7f]/.test(line)).map((line) => line.trim().slice(0, 80)), f).toEqual([]);
+    }
+  });
 });
