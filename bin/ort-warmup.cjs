@@ -29,7 +29,7 @@ exports.startOrtWarmup = function startOrtWarmup() {
       .then((s) => s.release(), () => undefined);
   `;
   try {
-    const w = new Worker(code, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
+    const w = new Worker(code, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     w.on('error', () => undefined);
     const ended = new Promise((resolve) => w.once('exit', resolve));
     w.unref(); // not what keeps the process alive, until the process waits for it to end:
