@@ -5,13 +5,14 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const command = process.argv[2] ?? '';
-// Commands that score start onnxruntime on another thread first (bin/ort-warmup.cjs).
-const warmedUp =
-  (command === 'run' || command === 'backfill') && !process.argv.includes('--help') && !process.argv.includes('-h') ? require('./ort-warmup.cjs').startOrtWarmup() : () => Promise.resolve();
+// Commands that score start onnxruntime and a scoring thread first (bin/spare-thread.cjs).
+const spare =
+  (command === 'run' || command === 'backfill') && !process.argv.includes('--help') && !process.argv.includes('-h') ? require('./spare-thread.cjs').startSpareThread() : undefined;
 const { load } = require('./code-cache.cjs');
-const { main } = load(fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url)), /^[a-z][a-z-]{0,30}$/.test(command) ? command : 'other');
-// Not while the warm-up thread is inside onnxruntime (bin/ort-warmup.cjs): it ends ~0.3 s after the start.
+const { main, offerSpareThread } = load(fileURLToPath(new URL('../dist/bundle/main.js', import.meta.url)), /^[a-z][a-z-]{0,30}$/.test(command) ? command : 'other');
+if (spare) offerSpareThread(spare.worker, spare.exited);
 main(process.argv).then(async (code) => {
-  await warmedUp(10_000);
+  // Not while the spare thread may be inside onnxruntime (bin/spare-thread.cjs): stopped and waited for.
+  await spare?.release(10_000);
   process.exit(code);
 });

@@ -7,6 +7,9 @@ import { defaults } from '../defaults.js';
 import { cliName, type CommandIO } from './io.js';
 import { settingsOf, type EnvSettings } from './settings.js';
 
+// bin/batchinfer.js hands the scoring thread it started ahead to the run (src/execute/spare-thread.ts).
+export { offerSpareThread } from '../execute/spare-thread.js';
+
 /**
  * The one exit point's logic: returns the exit code (0 ok, 1 run failed or unexpected error,
  * 2 usage or spec error, 3 input not ready, 4 run failed by the drift guard only). Only bin/batchinfer.js calls process.exit. Signals are handled here.

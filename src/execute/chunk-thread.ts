@@ -1,24 +1,38 @@
 /** Worker-thread entry of the inline executor: one scoring loop per core, each with its own connection and model session. */
 import { parentPort, workerData } from 'node:worker_threads';
+import type pg from 'pg';
 import { UsageError, classifyError, errorMessage } from '../errors.js';
 import { getSession } from '../model/session-cache.js';
 import { connectPg } from '../db/connect.js';
 import { closeChunkContext, openChunkContext, type ChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
 import { trace, traceMemory } from '../trace.js';
-import type { FromThread, ToThread, ThreadData } from './thread-messages.js';
+import type { FromThread, SpareData, ToThread, ThreadData } from './thread-messages.js';
 
 const port = parentPort!;
-const data = workerData as ThreadData;
 const post = (m: FromThread) => port.postMessage(m);
 const failure = (err: unknown) => ({ message: errorMessage(err), usage: err instanceof UsageError, cls: classifyError(err), stack: err instanceof Error ? err.stack : undefined });
 
-// Load the model now, while the main thread plans the run; a failure surfaces when the run opens.
+let data: ThreadData;
+let early: Promise<pg.Client> | undefined;
+
+/**
+ * The thread's start: its model and connection, while the main thread plans the run. At load for a thread the
+ * pool started; for the spare bin/batchinfer.js started ahead (bin/spare-thread.cjs), when a pool adopts it.
+ */
+export function begin(d: ThreadData): void {
+  data = d;
+  // Load the model now; a failure surfaces when the run opens.
+  if (data.modelPath) getSession(data.modelPath).then(() => trace('thread: model loaded'), () => undefined);
+  // An inline run's thread connects now too (a failure surfaces when the run's context opens).
+  early = data.preconnect ? connectPg(data.databaseUrl, { purpose: data.workerName }) : undefined;
+  early?.catch(() => undefined);
+  port.on('message', (m: ToThread) => void onMessage(m));
+}
+
 trace('thread: started');
-if (data.modelPath) getSession(data.modelPath).then(() => trace('thread: model loaded'), () => undefined);
-// An inline run's thread connects now too (a failure surfaces when the run's context opens).
-let early = data.preconnect ? connectPg(data.databaseUrl, { purpose: data.workerName }) : undefined;
-early?.catch(() => undefined);
+const start = workerData as ThreadData | SpareData;
+if (!('spare' in start)) begin(start);
 
 let ctx: ChunkContext | undefined;
 /** Queue workers score chunks of many runs: a few contexts kept, the oldest closed. */
@@ -37,7 +51,7 @@ async function contextFor(runId: number): Promise<ChunkContext> {
   return c;
 }
 
-port.on('message', async (m: ToThread) => {
+async function onMessage(m: ToThread): Promise<void> {
   if (m.type === 'stop') {
     if (ctx) await closeChunkContext(ctx).catch(() => undefined);
     for (const c of contexts.values()) await closeChunkContext(c).catch(() => undefined);
@@ -83,4 +97,4 @@ port.on('message', async (m: ToThread) => {
     }
     post({ type: 'failed', chunk: m.chunk, error: failure(err) });
   }
-});
+}

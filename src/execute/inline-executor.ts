@@ -6,7 +6,8 @@ import { closeChunkContext, openChunkContext } from './chunk-context.js';
 import { runChunk } from './run-chunk.js';
 import type { ChunkFeed } from './chunk-feed.js';
 import type { ChunkOutcome } from './process-chunk.js';
-import type { FromThread, SerializedError, ThreadData, ToThread } from './thread-messages.js';
+import type { FromThread, SerializedError, ThreadData, ToSpare, ToThread } from './thread-messages.js';
+import { takeSpareThread } from './spare-thread.js';
 
 export interface ExecutionResult {
   outcomes: ChunkOutcome[];
@@ -54,6 +55,8 @@ export function startInlineExecutor(opts: InlineExecutorOptions): InlineExecutor
 
 function thisThread(opts: InlineExecutorOptions): InlineExecutor {
   const workerName = `pid ${process.pid}`;
+  // No pool: the spare thread bin/batchinfer.js started ahead ends now (spare-thread.ts).
+  takeSpareThread()?.worker.postMessage({ type: 'stop' } satisfies ToSpare);
   // Connected now, while the caller checks and plans the run (a small run's start-up); a failure surfaces in run().
   let early: Promise<pg.Client> | undefined = connectPg(opts.databaseUrl, { purpose: workerName });
   early.catch(() => undefined);
@@ -93,6 +96,9 @@ export function threadEntry(): URL {
   return here.pathname.endsWith('.ts') ? new URL('../../dist/bundle/chunk-thread.js', here) : new URL('./chunk-thread.js', here);
 }
 
+/** A scoring thread's V8 limits: bin/spare-thread.cjs starts its spare with the same. */
+export const threadLimits = { maxYoungGenerationSizeMb: 8 };
+
 /** A thread's error as the class it had there (so it is retried, or not, for what it is). */
 export function revive(e: SerializedError): Error {
   const err = e.usage ? new UsageError(e.message) : e.cls === 'final' ? new FinalError(e.message) : new Error(e.message);
@@ -102,9 +108,17 @@ export function revive(e: SerializedError): Error {
 
 function threadPool(opts: InlineExecutorOptions): InlineExecutor {
   let startError: Error | undefined;
+  // The first thread is the spare bin/batchinfer.js started ahead, when there is one (spare-thread.ts).
+  const spare = takeSpareThread();
   const workers = Array.from({ length: opts.threads }, (_, i) => {
     const data: ThreadData = { databaseUrl: opts.databaseUrl, modelPath: opts.modelPath, root: opts.root, sourceUrl: opts.sourceUrl, workerName: `pid ${process.pid} thread ${i + 1}`, preconnect: true };
-    const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    if (i === 0 && spare) {
+      spare.worker.ref(); // bin started it unref'd
+      spare.worker.on('error', (err) => (startError ??= err));
+      spare.worker.postMessage({ type: 'adopt', data } satisfies ToSpare);
+      return spare;
+    }
+    const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: threadLimits });
     worker.on('error', (err) => (startError ??= err));
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     return { worker, exited };

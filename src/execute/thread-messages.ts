@@ -24,6 +24,14 @@ export interface SerializedError {
   stack?: string;
 }
 
+/** The spare thread's workerData (bin/spare-thread.cjs): it loads the scoring bundle when a pool adopts it. */
+export interface SpareData {
+  spare: true;
+}
+
+/** What the spare thread takes first (bin/spare-thread.cjs): its ThreadData, or a stop (not needed). */
+export type ToSpare = { type: 'adopt'; data: ThreadData } | { type: 'stop' };
+
 export type ToThread =
   | { type: 'run'; runId: number }
   /** runId: a chunk of another run than the last 'run' (queue workers); lastAttempt: a transient failure is recorded as failed only then */

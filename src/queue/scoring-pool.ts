@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { revive, threadEntry } from '../execute/inline-executor.js';
+import { revive, threadEntry, threadLimits } from '../execute/inline-executor.js';
 import type { ChunkOutcome } from '../execute/process-chunk.js';
 import type { FromThread, ThreadData, ToThread } from '../execute/thread-messages.js';
 
@@ -27,7 +27,7 @@ export class ScoringPool {
   constructor(opts: { threads: number; databaseUrl: string; root?: string; workerName: string; env?: Record<string, string | undefined> }) {
     for (let i = 0; i < opts.threads; i++) {
       const data: ThreadData = { databaseUrl: opts.databaseUrl, modelPath: '', root: opts.root, env: opts.env, workerName: `${opts.workerName} thread ${i + 1}` };
-      const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+      const worker = new Worker(threadEntry(), { workerData: data, resourceLimits: threadLimits });
       const slot: { worker: Worker; current?: Task; exited: Promise<void> } = { worker, exited: new Promise((r) => worker.once('exit', () => r())) };
       worker.on('message', (m: FromThread) => {
         const t = slot.current;
