@@ -69,22 +69,24 @@ export function fastRecord(buf: Buffer, p: number, limit: number, plan: FastPlan
         c = buf[++p];
       }
       // Digits accumulate in int32 arithmetic (the common 6-9 digit decimal); more digits are read
-      // again in double arithmetic below.
+      // again in double arithmetic below. A digit test is one unsigned comparison, `(d >>> 0) <= 9`; a read
+      // past the buffer's end gives undefined, which `| 0` makes a non-digit (-48), as NaN was before. One
+      // comparison instead of two: the whole record ~9% faster (docs/performance.md, session 9).
       const first = p;
       let mant = 0;
-      let d = c - 48;
-      while (d >= 0 && d <= 9) {
+      let d = (c | 0) - 48;
+      while (d >>> 0 <= 9) {
         mant = (mant * 10 + d) | 0;
-        d = buf[++p] - 48;
+        d = (buf[++p] | 0) - 48;
       }
       let digits = p - first;
       let decimals = 0;
       if (d === -2) {
         const dot = ++p;
-        d = buf[p] - 48;
-        while (d >= 0 && d <= 9) {
+        d = (buf[p] | 0) - 48;
+        while (d >>> 0 <= 9) {
           mant = (mant * 10 + d) | 0;
-          d = buf[++p] - 48;
+          d = (buf[++p] | 0) - 48;
         }
         decimals = p - dot;
         digits += decimals;
