@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { FinalError, InputNotReadyError, SourceError, UnavailableError, UsageError, classifyError, errorMessage } from '../errors.js';
 import { RunBusyError } from '../runs/claim-run.js';
-import { setTrace } from '../trace.js';
+import { setTrace, trace } from '../trace.js';
 import { defaults } from '../defaults.js';
 import { cliName, type CommandIO } from './io.js';
 import { settingsOf, type EnvSettings } from './settings.js';
@@ -35,6 +35,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
     .hook('preAction', () => {
       settings = settingsOf(full);
       setTrace(settings.BATCHINFER_TRACE);
+      trace(`cli: command starts, ${(process.uptime() * 1000).toFixed(0)} ms after the process`);
     });
 
   program

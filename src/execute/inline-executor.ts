@@ -31,7 +31,7 @@ export interface InlineRun {
  */
 export interface InlineExecutor {
   run(run: InlineRun): Promise<ExecutionResult>;
-  /** Stop the threads (idempotent); needed only when run() was never called. */
+  /** Stop the threads and wait for them to end (idempotent): run() returns once their last chunk is in, before they have closed. */
   close(): Promise<void>;
 }
 
@@ -151,7 +151,10 @@ function threadPool(opts: InlineExecutorOptions): InlineExecutor {
                 } catch (err) {
                   fail(err as Error); // planning failed or was stopped
                 }
-                send(chunk === undefined || stopTaking() ? { type: 'stop' } : { type: 'chunk', chunk });
+                if (chunk !== undefined && !stopTaking()) return send({ type: 'chunk', chunk });
+                // Its last chunk is in: the run goes on to finish while the thread closes (close() waits for its exit).
+                send({ type: 'stop' });
+                resolve();
               };
               worker.on('message', (m: FromThread) => {
                 if (m.type === 'rows') run.onRows?.(m.rows);
@@ -166,7 +169,7 @@ function threadPool(opts: InlineExecutorOptions): InlineExecutor {
               });
               worker.on('error', (err) => fail(err));
               if (firstError) send({ type: 'stop' });
-              void exited.then(resolve);
+              void exited.then(resolve); // a thread that fails or ends early
               send({ type: 'run', runId: run.runId });
             }),
         ),

@@ -60,6 +60,7 @@ export interface PreparedRun extends Claim {
 /** Model, spec and source checked against each other before any row is read. */
 export async function checkJob(spec: JobSpec, logicalDate: string, databaseUrl: string, interval?: DataInterval) {
   const model = await describeModelFile(spec.model.path, spec.model.version, `${spec.specLabel}: model.path`);
+  trace('prepare: model loaded');
   const outputs = checkSignature(spec, readSignature(model.session));
   const source = openSource(spec, logicalDate, { databaseUrl, interval: interval ?? dateInterval(spec.schedule, logicalDate) });
   try {

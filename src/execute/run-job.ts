@@ -117,7 +117,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunOutcome> {
     return { ...outcome, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
   } finally {
     heartbeat.stop();
-    await executor.close(); // (run() may not have been called: its connection, made ahead, is closed)
+    await executor.close(); // its threads' exits (or, when run() was not called, its connection made ahead)
     opts.signal?.removeEventListener('abort', onSignal);
     await releaseRun(ownerClient, run.runId);
     await ownerClient.end().catch(() => undefined);

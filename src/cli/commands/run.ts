@@ -10,6 +10,7 @@ import { threadsFor } from '../../execute/threads-for.js';
 import { queueName, resolveQueue } from '../queue-settings.js';
 import { runExitCode } from '../exit-code.js';
 import { runSummary } from '../run-summary.js';
+import { trace } from '../../trace.js';
 
 export interface RunFlags {
   date?: string;
@@ -29,6 +30,7 @@ export interface RunFlags {
 export async function runCommand(specPath: string, flags: RunFlags, io: CommandIO): Promise<number> {
   if (flags.preview !== undefined) return (await import('./preview.js')).previewCommand(specPath, { ...flags, preview: flags.preview }, io);
   const spec = loadSpec(specPath, io.cwd, io.env);
+  trace('run: spec loaded');
   if (settingsOf(io).BATCHINFER_PROFILE === false) spec.monitoring = { ...monitoringOf(spec), profile: false };
   const logicalDate = flags.date !== undefined ? parseLogicalDate(flags.date) : todayUtc();
   // Chosen (flag or BATCHINFER_THREADS) wins; otherwise a small CSV scores on the main thread.
