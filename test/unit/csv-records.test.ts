@@ -163,6 +163,27 @@ describe('CsvSource: RFC 4180 records', () => {
     expect(got.rows.map((r) => r.features[0])).toEqual(rows.map((r) => r.map((v) => f32(Number(v)))));
   });
 
+  it('reads random decimals (signs, 0-12 integer and 0-24 fraction digits) as Number() does, at any read size', async () => {
+    // The fast path reads a fraction four bytes at a time: every length, every position in the word, words
+    // cut by the end of the read window (small reads) and the last bytes of the file.
+    let seed = 12345;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const digits = (n: number) => Array.from({ length: n }, () => String(rand(10))).join('');
+    const value = () => {
+      const int = digits(rand(13));
+      const frac = rand(4) === 0 ? '' : '.' + digits(rand(25));
+      const v = ['', '', '-', '+'][rand(4)] + (int === '' && frac.length < 2 ? '0' : int) + frac;
+      return v;
+    };
+    const rows = Array.from({ length: 1500 }, () => [value(), value(), value()]);
+    const csv = H + rows.map((r, i) => `${i + 1},${r.join(',')},n${i % 7 === 0 ? '\r' : ''}`).join('\n');
+    for (const readBytes of [1 << 16, 97, 61]) {
+      const got = await readAll(makeSpec(), writeCsv(csv), readBytes);
+      expect(got.rejects).toEqual([]);
+      expect(got.rows.map((r) => r.features[0])).toEqual(rows.map((r) => r.map((v) => f32(Number(v)))));
+    }
+  });
+
   it('treats spellings of one bigint key as one key, whichever parser path reads them', async () => {
     // '7' and '0' take the whole-record fast path; '007', '+7', '-0' the general one; 16+ digits stay text.
     const keys = ['7', '0', '123456789012345', '1234567890123456', '007', '+7', '-0', '01234567890123456', '-123456789012345'];
