@@ -9,7 +9,7 @@ import { checkSignature, readSignature, type OutputColumn } from '../model/signa
 import { openSource } from '../sources/open-source.js';
 import type { Source } from '../sources/source.js';
 import { isMasked, localSpec } from '../spec/portable.js';
-import { resultColumns, typeMismatches } from '../sink/result-table.js';
+import { resultColumns, sinkColumns } from '../sink/result-table.js';
 import { trace } from '../trace.js';
 
 /** Everything a worker needs to process any chunk of one run: built from the ledger, so any process can do it. */
@@ -21,6 +21,8 @@ export interface ChunkContext {
   outputs: OutputColumn[];
   /** names this worker in batchinfer.chunks.worker */
   workerName: string;
+  /** the result table fills scored_at itself (its default): the COPY leaves it out */
+  scoredAtByServer: boolean;
 }
 
 export interface ContextOptions {
@@ -59,7 +61,7 @@ export async function openChunkContext(databaseUrl: string, runId: number, worke
         throw new FinalError(`run ${runId}: the input ${run.spec.source.path} here is ${have}, but the run was planned on ${want}: it changed since, or this worker sees another file; start a new run, or give every worker the same file`);
       }
     }
-    const mismatched = await typeMismatches(client, run.spec, resultColumns(run.spec, outputs, await source.passthroughTypes())).catch(async (err: unknown) => {
+    const { mismatched, scoredAtByServer } = await sinkColumns(client, run.spec, resultColumns(run.spec, outputs, await source.passthroughTypes())).catch(async (err: unknown) => {
       await source.close().catch(() => undefined);
       throw err;
     });
@@ -68,7 +70,7 @@ export async function openChunkContext(databaseUrl: string, runId: number, worke
       throw new FinalError(`run ${runId}: ${mismatched.join('; ')}; start a new run (it checks the table first), or migrate the column`);
     }
     trace('chunk context: ready');
-    return { run, client, source, session, outputs, workerName };
+    return { run, client, source, session, outputs, workerName, scoredAtByServer };
   } catch (err) {
     await client.end().catch(() => undefined);
     throw err;

@@ -107,7 +107,9 @@ async function attemptChunk(
     // rejects); keys an earlier chunk holds make this chunk's rows rejects.
     const takenKeys = dedupe ? await resolveDuplicates(ctx, chunkNo, chunk, signal) : undefined;
     const table = qualified(spec.sink.schema, spec.sink.table);
-    const columns = resultColumns(spec, outputs).map((c) => quoteIdent(c.name));
+    const columns = resultColumns(spec, outputs)
+      .filter((c) => !(ctx.scoredAtByServer && c.name === 'scored_at'))
+      .map((c) => quoteIdent(c.name));
     const stream = (copy = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT binary)`)));
     stream.on('error', (err: Error) => (copyError ??= err));
     const write = async (b: Buffer) => {
@@ -118,7 +120,7 @@ async function attemptChunk(
         stream.once('error', onErr);
       });
     };
-    const provenance = provenanceBytes(run.runId, run.logicalDate, run.modelVersion, new Date());
+    const provenance = { bytes: provenanceBytes(run.runId, run.logicalDate, run.modelVersion, ctx.scoredAtByServer ? undefined : new Date()), fields: ctx.scoredAtByServer ? 3 : 4 };
     const writer = copyWriterOf(ctx);
     // Text keys go to the server in key order (B-tree locality: random keys such as UUIDs otherwise
     // touch a random leaf page per row); BATCHINFER_SORT_KEYS=0 sends them in input order.

@@ -159,13 +159,16 @@ export class CopyWriter {
   }
 }
 
-/** Encoded provenance fields (run_id, logical_date, model_version, scored_at), the same for every row of a chunk. */
-export function provenanceBytes(runId: number, logicalDate: string, modelVersion: string, scoredAt: Date): Buffer {
+/**
+ * Encoded provenance fields (run_id, logical_date, model_version, and scored_at unless undefined: the
+ * table's default fills it), the same for every row of a chunk.
+ */
+export function provenanceBytes(runId: number, logicalDate: string, modelVersion: string, scoredAt: Date | undefined): Buffer {
   const w = new CopyWriter(256);
   w.int8FromNumber(runId);
   w.int4(Math.round((Date.parse(`${logicalDate}T00:00:00Z`) - PG_EPOCH_MS) / 86_400_000));
   w.text(modelVersion);
-  w.int8(BigInt(scoredAt.getTime() - PG_EPOCH_MS) * 1000n);
+  if (scoredAt) w.int8(BigInt(scoredAt.getTime() - PG_EPOCH_MS) * 1000n);
   return w.take();
 }
 

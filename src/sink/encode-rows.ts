@@ -51,14 +51,20 @@ function columnsOf(outputs: OutputColumn[], results: Record<string, Tensor>, n: 
   });
 }
 
+/** A chunk's provenance fields, encoded (provenanceBytes), and how many they are. */
+export interface Provenance {
+  bytes: Buffer;
+  fields: number;
+}
+
 /**
  * Append one binary COPY tuple per scored row: key, passthrough, outputs, provenance (pre-encoded);
  * rows flagged in `skip` (rejected after scoring) are left out.
  */
-export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bigint', outputs: OutputColumn[], results: Record<string, Tensor>, provenance: Buffer, skip?: Uint8Array): void {
+export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bigint', outputs: OutputColumn[], results: Record<string, Tensor>, provenance: Provenance, skip?: Uint8Array): void {
   const n = batch.n;
   const cols = columnsOf(outputs, results, n);
-  const fields = 1 + batch.passthrough.length + cols.length + 4;
+  const fields = 1 + batch.passthrough.length + cols.length + provenance.fields;
   const bigintKey = keyType === 'bigint';
   const textKeys = batch.textKeys;
   for (let r = 0; r < n; r++) {
@@ -112,7 +118,7 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
           break;
       }
     }
-    w.raw(provenance);
+    w.raw(provenance.bytes);
   }
 }
 

@@ -34,7 +34,7 @@ describe('encodeRows', () => {
       pair: { data: Float32Array.from(score.flatMap((s) => [0, s])), dims: [5, 2] },
     } as unknown as Record<string, Tensor>;
     const w = new CopyWriter(16); // grows while writing
-    const provenance = provenanceBytes(42, '2026-01-02', 'v1', new Date('2026-01-02T03:04:05Z'));
+    const provenance = { bytes: provenanceBytes(42, '2026-01-02', 'v1', new Date('2026-01-02T03:04:05Z')), fields: 4 };
     encodeRows(w, batch, 'bigint', [
       { column: 'cls', output: 'cls', type: 'int64', sqlType: 'bigint' },
       { column: 'p', output: 'pair', index: 1, type: 'float32', sqlType: 'real' },
@@ -44,5 +44,17 @@ describe('encodeRows', () => {
       keys.map((k, i) => [String(k), cls[i], Math.fround(score[i]), 42n, 'v1']),
     );
     expect(got.every((f) => f.length === 7)).toBe(true);
+  });
+
+  it('leaves scored_at out when the table fills it: three provenance fields per tuple', () => {
+    const batch: RowBatch = { n: 2, features: [], keys: [1, 2], passthrough: [], rejects: [], lines: null };
+    const results = { s: { data: Float32Array.from([0.5, 0.25]), dims: [2] } } as unknown as Record<string, Tensor>;
+    const w = new CopyWriter(16);
+    encodeRows(w, batch, 'bigint', [{ column: 's', output: 's', type: 'float32', sqlType: 'real' }], results, { bytes: provenanceBytes(7, '2026-01-02', 'v2', undefined), fields: 3 });
+    const got = tuples(w.take());
+    expect(got.map((f) => [f.length, f[0].readBigInt64BE(), f[1].readFloatBE(), f[2].readBigInt64BE(), f[4].toString()])).toEqual([
+      [5, 1n, 0.5, 7n, 'v2'],
+      [5, 2n, 0.25, 7n, 'v2'],
+    ]);
   });
 });

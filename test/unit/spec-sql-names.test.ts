@@ -116,7 +116,7 @@ describe('ONNX element types', () => {
     for (const [type, sqlType] of Object.entries(sqlTypes)) {
       const w = new CopyWriter(64);
       const data = arrays[type]();
-      encodeRows(w, { n: 1, features: [], keys: ['k'], passthrough: [], rejects: [], lines: null }, 'text', [{ column: 'o', output: 'o', type, sqlType }], { o: { data, dims: [1] } as unknown as Tensor }, Buffer.alloc(0));
+      encodeRows(w, { n: 1, features: [], keys: ['k'], passthrough: [], rejects: [], lines: null }, 'text', [{ column: 'o', output: 'o', type, sqlType }], { o: { data, dims: [1] } as unknown as Tensor }, { bytes: Buffer.alloc(0), fields: 0 });
       const buf = w.take();
       // tuple: field count, key (4 + 1 bytes), then the output field's length
       const len = buf.readInt32BE(2 + 4 + 1);
