@@ -37,6 +37,23 @@ export class CopyWriter {
     this.view = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
+  /**
+   * Bytes written so far as a view of the writer's buffer (no copy); the writer starts over in the same
+   * buffer, so nothing may be written until whoever got the view is done with it, or renew() is called.
+   */
+  lend(): Buffer {
+    const out = this.buf.subarray(0, this.pos);
+    this.pos = 0;
+    this.tuples = 0;
+    return out;
+  }
+
+  /** A new buffer of the same size: the old one stays with whoever holds a view of it (lend). */
+  renew(): void {
+    this.buf = Buffer.allocUnsafe(this.buf.length);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+  }
+
   /** Bytes written so far, copied out; the writer starts over. */
   take(): Buffer {
     const out = Buffer.from(this.buf.subarray(0, this.pos));

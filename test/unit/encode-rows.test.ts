@@ -57,4 +57,15 @@ describe('encodeRows', () => {
       [5, 2n, 0.25, 7n, 'v2'],
     ]);
   });
+
+  it("lend() hands out the writer's bytes without a copy; after renew() the lent bytes stay as they were", () => {
+    const w = new CopyWriter(64);
+    w.int4(1);
+    const first = w.lend();
+    expect(first.buffer).toBe(w.buf.buffer); // a view: the writer writes over it next
+    w.renew();
+    w.int4(2);
+    expect(first.readInt32BE(4)).toBe(1);
+    expect(w.lend().readInt32BE(4)).toBe(2);
+  });
 });
