@@ -151,9 +151,7 @@ async function attemptChunk(
     /**
      * Send what the writer holds. With sortKeys: rows whose keys ascend (as ids: shorter first) go as
      * they are (streamed); once keys stop ascending, the rest of the chunk is held and sent sorted.
-     * The chunk's last part is sent as a view of the writer's buffer (the COPY ends, the server has it
-     * all, before the writer is used again); an earlier part is copied out, as the writer goes on
-     * writing over it.
+     * Every part goes as a view of the writer's buffer (writeLent).
      */
     const flush = async (last: boolean) => {
       if (!sortKeys) return writeLent(writer.lend());
