@@ -1,11 +1,11 @@
 // CPU of one whole run, robust on a shared machine where wall times swing: the node process (user+sys,
 // threads included) plus its Postgres backends (/proc/PID/stat, sampled every 30 ms; the server must be
-// local). usage: node bench/cpu-of-run.mjs CHECKOUT_DIR SPEC_NAME, e.g. `. bench-csv` after `npm run bench`
+// local). usage: node bench/cpu-of-run.mjs CHECKOUT_DIR SPEC_NAME [RUN OPTIONS], e.g. `. bench-csv` after `npm run bench`
 // wrote bench/data/bench-csv.yaml; the spec's result table is emptied first, as the bench does.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import pg from 'pg';
-const [dir, spec] = process.argv.slice(2);
+const [dir, spec, ...extra] = process.argv.slice(2); // extra: more options for `run`, e.g. --threads 3
 const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const c = new pg.Client({ connectionString: url, application_name: 'cpu-sampler' });
 await c.connect();
@@ -15,7 +15,7 @@ const tick = 100; // CLK_TCK
 const backends = new Map();
 let done = false;
 const t0 = process.hrtime.bigint();
-const child = spawn('/usr/bin/time', ['-f', '%U %S', process.execPath, `${dir}/bin/batchinfer.js`, 'run', `bench/data/${spec}.yaml`, '--json', '--fresh', '--date', '2026-01-01'], { cwd: new URL('..', import.meta.url).pathname, env: { ...process.env, DATABASE_URL: url } });
+const child = spawn('/usr/bin/time', ['-f', '%U %S', process.execPath, `${dir}/bin/batchinfer.js`, 'run', `bench/data/${spec}.yaml`, '--json', '--fresh', '--date', '2026-01-01', ...extra], { cwd: new URL('..', import.meta.url).pathname, env: { ...process.env, DATABASE_URL: url } });
 let out = '', err = '';
 child.stdout.on('data', (d) => (out += d));
 child.stderr.on('data', (d) => (err += d));
@@ -37,5 +37,5 @@ const wall = Number(process.hrtime.bigint() - t0) / 1e9;
 const [u, s] = err.trim().split('\n').pop().split(' ').map(Number);
 const o = JSON.parse(out);
 const be = [...backends.values()].reduce((a, b) => a + b, 0);
-console.log(`${dir.split('/').pop()} ${spec} dur=${o.duration_s} wall=${wall.toFixed(2)} nodeCPU=${(u + s).toFixed(2)} pgCPU=${be.toFixed(2)} total=${(u + s + be).toFixed(2)}`);
+console.log(`${dir.split('/').pop()} ${spec}${extra.length ? ' ' + extra.join(' ') : ''} dur=${o.duration_s} wall=${wall.toFixed(2)} nodeCPU=${(u + s).toFixed(2)} pgCPU=${be.toFixed(2)} total=${(u + s + be).toFixed(2)}`);
 await c.end();
