@@ -1,7 +1,18 @@
 import type { Key } from './keys.js';
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+/**
+ * A 32-bit hash of buf[s, e), four bytes a step (a UUID is 9 steps, not 36 dependent multiplies),
+ * mixed at the end (murmur3's finalizer) so the table's slot bits depend on every byte.
+ */
+export function hashBytes(buf: Uint8Array, s: number, e: number): number {
+  let h = 0x811c9dc5 ^ (e - s);
+  let i = s;
+  for (; i + 4 <= e; i += 4) h = Math.imul(h ^ (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)), 0x01000193) ^ (h >>> 13);
+  for (; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
 
 /**
  * A chunk's text keys as UTF-8 bytes: the duplicate check and the store the COPY encoder writes
@@ -18,7 +29,7 @@ export class TextKeySet {
   starts: Int32Array;
   count = 0;
   private hashes: Int32Array;
-  /** slot -> key id + 1; 0 = empty */
+  /** per slot, two words: key id + 1 (0 = empty) and the key's hash (one memory access a probe) */
   private table: Int32Array;
   private mask: number;
   /** every key so far ascends (see above): no table yet */
@@ -28,7 +39,7 @@ export class TextKeySet {
     this.bytes = Buffer.allocUnsafe(1 << 16);
     this.starts = new Int32Array(1025);
     this.hashes = new Int32Array(1024);
-    this.table = new Int32Array(2048);
+    this.table = new Int32Array(4096);
     this.mask = 2047;
     this.reset(taken);
   }
@@ -52,16 +63,15 @@ export class TextKeySet {
       if (this.count === 0 || this.afterLast(buf, s, e)) return this.append(buf, s, e, 0);
       this.buildTable();
     }
-    let h = FNV_OFFSET;
-    for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
-    const { table, hashes, starts, mask } = this;
+    const h = hashBytes(buf, s, e);
+    const { table, starts, mask } = this;
     const bytes = this.bytes;
     const len = e - s;
     let slot = (h ^ (h >>> 15)) & mask;
     for (;;) {
-      const id = table[slot] - 1;
+      const id = table[2 * slot] - 1;
       if (id < 0) break;
-      if (hashes[id] === h && starts[id + 1] - starts[id] === len) {
+      if (table[2 * slot + 1] === h && starts[id + 1] - starts[id] === len) {
         let q = starts[id];
         let i = s;
         while (i < e && bytes[q] === buf[i]) {
@@ -73,7 +83,8 @@ export class TextKeySet {
       slot = (slot + 1) & mask;
     }
     const id = this.append(buf, s, e, h);
-    this.table[slot] = id + 1;
+    table[2 * slot] = id + 1;
+    table[2 * slot + 1] = h;
     // Keep the table at most half full: probes stay short.
     if (2 * this.count > this.mask) this.rehash();
     return id;
@@ -110,19 +121,19 @@ export class TextKeySet {
   /** Keys stopped ascending: hash every key so far into a table big enough for twice as many. */
   private buildTable(): void {
     this.ascending = false;
-    let size = this.table.length;
+    let size = this.table.length >> 1;
     while (size < 4 * this.count) size *= 2;
-    if (size !== this.table.length) this.table = new Int32Array(size);
+    if (2 * size !== this.table.length) this.table = new Int32Array(2 * size);
     else this.table.fill(0);
     this.mask = size - 1;
     const { bytes, starts, hashes, table, mask } = this;
     for (let id = 0; id < this.count; id++) {
-      let h = FNV_OFFSET;
-      for (let i = starts[id]; i < starts[id + 1]; i++) h = Math.imul(h ^ bytes[i], FNV_PRIME);
+      const h = hashBytes(bytes, starts[id], starts[id + 1]);
       hashes[id] = h;
       let slot = (h ^ (h >>> 15)) & mask;
-      while (table[slot] !== 0) slot = (slot + 1) & mask;
-      table[slot] = id + 1;
+      while (table[2 * slot] !== 0) slot = (slot + 1) & mask;
+      table[2 * slot] = id + 1;
+      table[2 * slot + 1] = h;
     }
   }
 
@@ -183,13 +194,14 @@ export class TextKeySet {
 
   private rehash(): void {
     const size = (this.mask + 1) * 2;
-    const table = new Int32Array(size);
+    const table = new Int32Array(2 * size);
     const mask = size - 1;
     for (let id = 0; id < this.count; id++) {
       const h = this.hashes[id];
       let slot = (h ^ (h >>> 15)) & mask;
-      while (table[slot] !== 0) slot = (slot + 1) & mask;
-      table[slot] = id + 1;
+      while (table[2 * slot] !== 0) slot = (slot + 1) & mask;
+      table[2 * slot] = id + 1;
+      table[2 * slot + 1] = h;
     }
     this.table = table;
     this.mask = mask;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeenKeys, bigintKey, numberKeyOfInt8 } from '../../src/sources/keys.js';
-import { TextKeySet } from '../../src/sources/text-keys.js';
+import { hashBytes, TextKeySet } from '../../src/sources/text-keys.js';
 
 describe('SeenKeys', () => {
   it('finds duplicates while keys ascend, after they stop, and among mixed numbers and text', () => {
@@ -62,17 +62,16 @@ describe('TextKeySet', () => {
   });
 
   it('settles equal hashes by comparing bytes: colliding keys are both kept', () => {
-    // Two strings with the same 32-bit FNV-1a hash (the set's), found by search.
+    // Two strings with the same 32-bit hash (the set's), found by search.
     const set = new TextKeySet();
     const fnv = (s: string) => {
-      let h = 0x811c9dc5;
-      for (const c of Buffer.from(s)) h = Math.imul(h ^ c, 0x01000193);
-      return h >>> 0;
+      const b = Buffer.from(s);
+      return hashBytes(b, 0, b.length) >>> 0;
     };
     const seen = new Map<number, string>();
     let pair: [string, string] | undefined;
     for (let i = 0; !pair; i++) {
-      const k = `k${i}`;
+      const k = `k${String(i).padStart(7, '0')}`; // one length: the bytes must settle it, not the lengths
       const h = fnv(k); // a full 32-bit collision (birthday: ~100k tries)
       const other = seen.get(h);
       if (other !== undefined) pair = [other, k];
