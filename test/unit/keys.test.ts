@@ -64,7 +64,7 @@ describe('TextKeySet', () => {
   it('settles equal hashes by comparing bytes: colliding keys are both kept', () => {
     // Two strings with the same 32-bit hash (the set's), found by search.
     const set = new TextKeySet();
-    const fnv = (s: string) => {
+    const hash = (s: string) => {
       const b = Buffer.from(s);
       return hashBytes(b, 0, b.length) >>> 0;
     };
@@ -72,7 +72,7 @@ describe('TextKeySet', () => {
     let pair: [string, string] | undefined;
     for (let i = 0; !pair; i++) {
       const k = `k${String(i).padStart(7, '0')}`; // one length: the bytes must settle it, not the lengths
-      const h = fnv(k); // a full 32-bit collision (birthday: ~100k tries)
+      const h = hash(k); // a full 32-bit collision (birthday: ~100k tries)
       const other = seen.get(h);
       if (other !== undefined) pair = [other, k];
       else seen.set(h, k);
