@@ -93,6 +93,7 @@ const specs = {
   csv: spec('bench-csv', csvSrc(csv), 'lr.onnx', lrOut),
   csvBigint: spec('bench-csv-bigint', csvSrc(csv), 'lr.onnx', lrOut, 'bigint'),
   csvUuid: spec('bench-csv-uuid', csvSrc(uuidCsv), 'lr.onnx', lrOut),
+  csvUuidTyped: spec('bench-csv-uuid-typed', csvSrc(uuidCsv), 'lr.onnx', lrOut, 'uuid'),
   pg: spec('bench-pg', pgSrc, 'lr.onnx', lrOut),
   pgBigint: spec('bench-pg-bigint', pgSrc, 'lr.onnx', lrOut, 'bigint'),
   small: spec('bench-small', csvSrc(smallCsv), 'lr.onnx', lrOut),
@@ -153,7 +154,7 @@ const runs = {}; // name -> [result per round]
 const add = (name, r) => (runs[name] ??= []).push(r);
 for (let i = 0; i < REPEAT; i++) {
   const round = `round ${i + 1}/${REPEAT}`;
-  log(`${round}: CSV -> Postgres (text keys, bigint keys, UUID keys), peer`);
+  log(`${round}: CSV -> Postgres (text keys, bigint keys, UUID keys as text and as uuid), peer`);
   // Each pair that makes a ratio runs in turn first and second from round to round: whatever one run leaves
   // the next (autovacuum of the table just filled, a checkpoint) does not always land on the same side.
   const pair = async (a, b) => {
@@ -162,6 +163,7 @@ for (let i = 0; i < REPEAT; i++) {
   };
   await pair(['csv', specs.csv], ['csvNoProfile', specs.csv, { BATCHINFER_PROFILE: '0' }]); // profiling's cost: the same run without it
   await pair(['csvBigint', specs.csvBigint], ['csvUuid', specs.csvUuid]);
+  add('csvUuidTyped', await batchinfer(specs.csvUuidTyped)); // the same UUIDs as the uuid type
   if (havePeers) add('peerCsv', jsonLine(py, [path.join(here, 'peer_pandas_csv.py'), csv, dbUrl, weights]));
   log(`${round}: Postgres -> Postgres (text keys, bigint keys), peer`);
   await pair(['pg', specs.pg], ['pgBigint', specs.pgBigint]);
@@ -200,6 +202,7 @@ const rows = [
   ['CSV -> Postgres, text keys, profiling off (BATCHINFER_PROFILE=0)', fmt(med('csvNoProfile', 'rows_per_s')), fmt(med('csvNoProfile', 'wall_rows_per_s')), f2(med('csvNoProfile', 'wall')), `profiled x not: ${ratioCell('csv', 'csvNoProfile', 'wall_rows_per_s')}; own timers: ${ratioCell('csv', 'csvNoProfile', 'rows_per_s')}`, maxRss('csvNoProfile')],
   ['CSV -> Postgres, key_type: bigint', fmt(med('csvBigint', 'rows_per_s')), fmt(med('csvBigint', 'wall_rows_per_s')), f2(med('csvBigint', 'wall')), '', maxRss('csvBigint')],
   ['CSV -> Postgres, UUID keys', fmt(med('csvUuid', 'rows_per_s')), fmt(med('csvUuid', 'wall_rows_per_s')), f2(med('csvUuid', 'wall')), `x bigint: ${ratioCell('csvUuid', 'csvBigint', 'wall_rows_per_s')}`, maxRss('csvUuid')],
+  ['CSV -> Postgres, UUID keys, key_type: uuid', fmt(med('csvUuidTyped', 'rows_per_s')), fmt(med('csvUuidTyped', 'wall_rows_per_s')), f2(med('csvUuidTyped', 'wall')), `x bigint: ${ratioCell('csvUuidTyped', 'csvBigint', 'wall_rows_per_s')}; x UUIDs as text: ${ratioCell('csvUuidTyped', 'csvUuid', 'wall_rows_per_s')}`, maxRss('csvUuidTyped')],
   ['peer pandas CSV -> Postgres', fmt(med('peerCsv', 'rows_per_s')), fmt(med('peerCsv', 'wall_rows_per_s')), f2(med('peerCsv', 'wall')), '', ''],
   ['  text-key CSV run x peer, whole commands', '', '', '', ratioCell('csv', 'peerCsv', 'wall_rows_per_s'), ''],
   ['  text-key CSV run x peer, own timers', '', '', '', ratioCell('csv', 'peerCsv', 'rows_per_s'), ''],

@@ -1,3 +1,5 @@
+import type { KeyType } from './spec/job-spec.js';
+
 /** Every default in one place; units in the names. */
 export const defaults = {
   /** rows per session.run call */
@@ -7,7 +9,7 @@ export const defaults = {
   /** fraction (< 1) or count (>= 1) of input rows that may be rejected */
   maxRejected: 0,
   /** key column type in the result table */
-  keyType: 'text' as 'text' | 'bigint',
+  keyType: 'text' as KeyType,
   /** cron timezone */
   timezone: 'UTC',
   /** bytes read from a CSV file per read() while scoring a chunk */

@@ -138,9 +138,9 @@ async function attemptChunk(
     };
     const provenance = { bytes: provenanceBytes(run.runId, run.logicalDate, run.modelVersion, ctx.scoredAtByServer ? undefined : new Date()), fields: ctx.scoredAtByServer ? 3 : 4 };
     const writer = copyWriterOf(ctx);
-    // Text keys go to the server in key order (B-tree locality: random keys such as UUIDs otherwise
-    // touch a random leaf page per row); BATCHINFER_SORT_KEYS=0 sends them in input order.
-    const sortKeys = spec.keyType === 'text' && sortTextKeys;
+    // Text and uuid keys go to the server in key order (B-tree locality: random keys such as UUIDs
+    // otherwise touch a random leaf page per row); BATCHINFER_SORT_KEYS=0 sends them in input order.
+    const sortKeys = spec.keyType !== 'bigint' && sortTextKeys;
     if (sortKeys) writer.trackTuples();
     /** the last key streamed while the chunk's keys ascend */
     let ascendingUpTo: Buffer | undefined;

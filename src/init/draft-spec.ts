@@ -4,6 +4,7 @@ import { provenanceColumns, latestViewSuffix } from '../spec/job-spec.js';
 import { identifierBytes, maxIdentifierBytes, plainIdentifier } from '../sql/identifiers.js';
 import { defaults } from '../defaults.js';
 import type { CsvSample } from './sample-csv.js';
+import { canonicalUuid } from '../sources/uuid-keys.js';
 
 /** An output with more values per row than this gets no columns of its own: a newcomer picks the few that matter. */
 const maxIndexedColumns = 16;
@@ -51,7 +52,7 @@ export function draftSpec(o: DraftOptions): Draft {
 
   const key = pickKey(o);
   const keyValues = values(key);
-  const keyType = keyValues.length > 0 && keyValues.every((v) => integerText.test(v)) ? 'bigint' : 'text';
+  const keyType = keyValues.length === 0 ? 'text' : keyValues.every((v) => integerText.test(v)) ? 'bigint' : keyValues.every((v) => canonicalUuid(v) !== undefined) ? 'uuid' : 'text';
 
   // Columns an input can take: numeric in every sampled row, plain SQL names, not the key, in header order.
   const why = new Map<string, string>();
@@ -148,7 +149,7 @@ export function draftSpec(o: DraftOptions): Draft {
     `  csv: { path: ${JSON.stringify(o.csvPath)} }`,
     '# Column identifying a row: unique within a run; the result table\'s key.',
     `key: ${yamlText(key)}`,
-    `# SQL type of the key in the result table: bigint or text.${keyType === 'bigint' ? ' The first keys are integers.' : ''}`,
+    `# SQL type of the key in the result table: bigint, uuid or text.${keyType === 'bigint' ? ' The first keys are integers.' : keyType === 'uuid' ? ' The first keys are UUIDs.' : ''}`,
     `key_type: ${keyType}`,
     '# Model input -> source columns, in the order the model expects them (the model\'s declared width):',
     ...inputNotes,

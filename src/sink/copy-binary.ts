@@ -2,6 +2,7 @@
  * PostgreSQL binary COPY encoding. Binary skips float-to-text in JS and text-to-float in the server,
  * and text values go through byte for byte.
  */
+import { uuidBytes } from '../sources/uuid-keys.js';
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 export const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
@@ -164,6 +165,14 @@ export class CopyWriter {
     let q = this.pos + 4;
     for (let i = s; i < e; i++) buf[q++] = src[i];
     this.pos = q;
+  }
+
+  /** A uuid value (16 bytes) from its canonical text src[s, s + 36). */
+  uuid(src: Uint8Array, s: number): void {
+    this.ensure(20);
+    this.view.setInt32(this.pos, 16);
+    uuidBytes(src, s, this.buf, this.pos + 4);
+    this.pos += 20;
   }
 
   /** Bytes copied in a loop: for the few dozen of a row's provenance this beats a native copy call. */

@@ -4,6 +4,8 @@ import type { OutputColumn } from '../model/signature.js';
 import type { RowBatch } from '../sources/source.js';
 import os from 'node:os';
 import type { CopyWriter } from './copy-binary.js';
+import type { KeyType } from '../spec/job-spec.js';
+import { canonicalUuid } from '../sources/uuid-keys.js';
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
@@ -61,11 +63,12 @@ export interface Provenance {
  * Append one binary COPY tuple per scored row: key, passthrough, outputs, provenance (pre-encoded);
  * rows flagged in `skip` (rejected after scoring) are left out.
  */
-export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bigint', outputs: OutputColumn[], results: Record<string, Tensor>, provenance: Provenance, skip?: Uint8Array): void {
+export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: KeyType, outputs: OutputColumn[], results: Record<string, Tensor>, provenance: Provenance, skip?: Uint8Array): void {
   const n = batch.n;
   const cols = columnsOf(outputs, results, n);
   const fields = 1 + batch.passthrough.length + cols.length + provenance.fields;
   const bigintKey = keyType === 'bigint';
+  const uuidKey = keyType === 'uuid';
   const textKeys = batch.textKeys;
   for (let r = 0; r < n; r++) {
     if (skip !== undefined && skip[r] === 1) continue;
@@ -73,10 +76,16 @@ export function encodeRows(w: CopyWriter, batch: RowBatch, keyType: 'text' | 'bi
     if (textKeys !== undefined) {
       // straight from the source's bytes: no string per key
       const id = batch.keyIds![r];
-      w.textBytes(textKeys.bytes, textKeys.starts[id], textKeys.starts[id + 1]);
+      if (uuidKey) w.uuid(textKeys.bytes, textKeys.starts[id]); // canonical text (the source checked it)
+      else w.textBytes(textKeys.bytes, textKeys.starts[id], textKeys.starts[id + 1]);
     } else {
       const key = batch.keys[r];
-      if (!bigintKey) w.text(typeof key === 'string' ? key : String(key));
+      if (uuidKey) {
+        // (the sources keep uuid keys in their key set, checked: this is for a batch built otherwise)
+        const canonical = canonicalUuid(String(key));
+        if (canonical === undefined) throw new Error(`key "${key}" is not a UUID`);
+        w.uuid(Buffer.from(canonical, 'latin1'), 0);
+      } else if (!bigintKey) w.text(typeof key === 'string' ? key : String(key));
       else if (typeof key === 'number') w.int8FromNumber(key);
       else w.int8(BigInt(key)); // more than 15 digits: canonical text
     }

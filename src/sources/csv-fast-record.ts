@@ -1,4 +1,5 @@
 import type { RowLayout } from './row-layout.js';
+import type { KeyType } from '../spec/job-spec.js';
 
 const QUOTE = 34;
 const COMMA = 44;
@@ -37,7 +38,7 @@ export interface FastPlan {
 }
 
 /** A plan when every feature column feeds exactly one slot; otherwise undefined (general path only). */
-export function fastPlan(layout: RowLayout, keyType: 'text' | 'bigint'): FastPlan | undefined {
+export function fastPlan(layout: RowLayout, keyType: KeyType): FastPlan | undefined {
   const n = layout.columnCount;
   const plan: FastPlan = { role: new Uint8Array(n), input: new Int32Array(n), pos: new Int32Array(n), textStart: new Int32Array(n), textEnd: new Int32Array(n), key: new Float64Array(1), single: layout.inputWidths.length === 1, view: undefined, viewOf: undefined };
   for (let fi = 0; fi < n; fi++) {

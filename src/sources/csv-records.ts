@@ -5,6 +5,8 @@ import { badNumberReason, decimalText, parseNumber, scanNumber, scanned } from '
 import { FastRole, fastPlan, fastRecord, type FastPlan } from './csv-fast-record.js';
 import { keyLengthProblem, parseBigintKey, type Key, type SeenKeys } from './keys.js';
 import { TextKeySet } from './text-keys.js';
+import { canonicalUuid, isCanonicalUuid, notUuidReason } from './uuid-keys.js';
+import type { KeyType } from '../spec/job-spec.js';
 import { Broken, NEED_MORE, RecordBounds, SKIP_TO_LF, fieldAt, fieldText } from './csv-record-bounds.js';
 import { defaults } from '../defaults.js';
 
@@ -15,8 +17,8 @@ const CR = 13;
 
 export interface RecordOptions {
   batchSize: number;
-  keyType: 'text' | 'bigint';
-  /** every key seen so far in this chunk (duplicates are rejects): a TextKeySet for text keys */
+  keyType: KeyType;
+  /** every key seen so far in this chunk (duplicates are rejects): a TextKeySet for text and uuid keys */
   seenKeys: SeenKeys | TextKeySet;
   /** a longer record is broken: its first line is one reject (RecordBounds); default defaults.maxRecordBytes */
   maxRecordBytes?: number;
@@ -47,6 +49,8 @@ export class CsvRecordParser {
   private keyEnd = -1;
   /** text keys as bytes (key_type text); undefined for bigint keys */
   private readonly textKeys: TextKeySet | undefined;
+  /** key_type: uuid: each key checked and kept canonical (in textKeys) */
+  private readonly uuidKeys: boolean;
   private lineAdd = 0;
   /** a broken record's line goes on past the bytes seen so far: drop bytes up to its line break */
   private skipping = false;
@@ -74,6 +78,7 @@ export class CsvRecordParser {
     this.typed = layout.passthroughParsers.some((p) => p !== undefined);
     this.typeNames = opts.passthroughTypes ?? [];
     this.textKeys = opts.seenKeys instanceof TextKeySet ? opts.seenKeys : undefined;
+    this.uuidKeys = opts.keyType === 'uuid' && this.textKeys !== undefined;
     this.fastInput = new Int32Array(layout.columnCount).fill(-1);
     this.fastPos = new Int32Array(layout.columnCount);
     layout.featureSlots.forEach((slots, fi) => {
@@ -269,13 +274,23 @@ export class CsvRecordParser {
         if (len === 0) {
           reason = `empty key column "${layout.names[layout.keyIndex]}"`;
           key = '';
+        } else if (this.uuidKeys && !isCanonicalUuid(buf, this.keyStart, this.keyEnd)) {
+          // upper case, braces, no hyphens: the same UUID, kept in its canonical text; or not a UUID
+          key = buf.toString('latin1', this.keyStart, this.keyEnd);
+          const canonical = canonicalUuid(key);
+          if (canonical === undefined) reason = notUuidReason(key);
+          else if ((keyId = textKeys.addString(canonical)) < 0) reason = `duplicate key "${(key = canonical)}" (already seen in this run)`; // as the table would hold it
         } else if (len > this.maxKeyBytes || (keyId = textKeys.addBytes(buf, this.keyStart, this.keyEnd)) < 0) {
           key = buf.toString('latin1', this.keyStart, this.keyEnd);
           reason = len > this.maxKeyBytes ? `key is ${len} bytes; the limit is ${this.maxKeyBytes}` : `duplicate key "${key}" (already seen in this run)`;
         }
       } else if (reason === null) {
         if (key === null || key === '') reason = `empty key column "${layout.names[layout.keyIndex]}"`;
-        else if ((reason = keyLengthProblem(String(key), this.maxKeyBytes)) === null && (keyId = textKeys.addString(String(key))) < 0) reason = `duplicate key "${key}" (already seen in this run)`;
+        else if (this.uuidKeys) {
+          const canonical = canonicalUuid(String(key));
+          if (canonical === undefined) reason = notUuidReason(String(key));
+          else if ((keyId = textKeys.addString(canonical)) < 0) reason = `duplicate key "${(key = canonical)}" (already seen in this run)`;
+        } else if ((reason = keyLengthProblem(String(key), this.maxKeyBytes)) === null && (keyId = textKeys.addString(String(key))) < 0) reason = `duplicate key "${key}" (already seen in this run)`;
       }
     } else if (reason === null) {
       if (typeof key === 'string') {

@@ -170,7 +170,7 @@ export class CsvSource implements Source {
       return parser;
     }
     const { maxRecordBytes } = this.limits;
-    return new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: this.spec.keyType === 'text' ? new TextKeySet(takenKeys) : new SeenKeys(takenKeys), maxRecordBytes, maxKeyBytes: this.opts.maxKeyBytes, passthroughTypes: this.spec.passthroughTypes }, firstLine);
+    return new CsvRecordParser(layout, { batchSize: this.spec.batchSize, keyType: this.spec.keyType, seenKeys: this.spec.keyType === 'bigint' ? new SeenKeys(takenKeys) : new TextKeySet(takenKeys), maxRecordBytes, maxKeyBytes: this.opts.maxKeyBytes, passthroughTypes: this.spec.passthroughTypes }, firstLine);
   }
 
   private giveBack(window: Buffer, parser: CsvRecordParser): void {

@@ -1,5 +1,6 @@
 import { SeenKeys, parseBigintKey, type Key } from './keys.js';
 import { TextKeySet } from './text-keys.js';
+import { canonicalUuid, isCanonicalUuid, notUuidReason } from './uuid-keys.js';
 import type pg from 'pg';
 import { copyOut } from './copy-out.js';
 import { FinalError, UsageError, SourceError, errorMessage, sqlState } from '../errors.js';
@@ -39,6 +40,8 @@ interface FeaturePlan {
   intKey: boolean;
   /** keys are bigint Keys (numbers up to 15 digits), else text */
   bigintKeys: boolean;
+  /** key_type: uuid: keys checked and kept canonical */
+  uuidKeys: boolean;
   /** per passthrough column: 1 when it arrives in its type's binary form (kept as bytes), 0 as text */
   binaryPassthrough: Uint8Array;
 }
@@ -218,6 +221,9 @@ export class PostgresSource implements Source {
     this.spec.inputs.forEach((i) => i.columns.forEach((c, pos) => need(c, `inputs.${i.name}[${pos}]`)));
     this.spec.passthrough.forEach((c, i) => need(c, `passthrough[${i}]`));
     if (missing.length) throw new UsageError(missing.join('\n'));
+    const keyColumnType = cols.get(this.spec.key)!.type;
+    if (this.spec.keyType === 'uuid' && keyColumnType !== 'uuid' && keyColumnType !== 'text' && keyColumnType !== 'character varying')
+      throw new UsageError(`${this.spec.specLabel}: key_type: uuid: the query's key column "${this.spec.key}" is ${keyColumnType}; uuid keys come from a uuid or text column (or drop key_type)`);
   }
 
   async passthroughTypes(): Promise<string[]> {
@@ -366,7 +372,7 @@ export class PostgresSource implements Source {
       lines: null,
     };
     // Text keys stay bytes (no string, no Set entry per row); bigint keys are numbers in a SeenKeys.
-    if (spec.keyType === 'text') {
+    if (spec.keyType !== 'bigint') {
       batch.textKeys = new TextKeySet(opts.takenKeys);
       batch.keyIds = new Int32Array(batchSize);
     }
@@ -381,6 +387,7 @@ export class PostgresSource implements Source {
       rawNames: [spec.key, ...features.map((f) => f.column), ...spec.passthrough],
       intKey: integerKeyTypes.has(cols.get(spec.key)!.type),
       bigintKeys: spec.keyType === 'bigint',
+      uuidKeys: spec.keyType === 'uuid',
       binaryPassthrough: Uint8Array.from(spec.passthrough, (c) => (binaryPassthrough(cols.get(c)!) ? 1 : 0)),
     };
     const seen = batch.textKeys ?? new SeenKeys(opts.takenKeys);
@@ -482,12 +489,19 @@ export class PostgresSource implements Source {
     }
     // Last, as in the CSV source: a rejected row's key stays free for a good row.
     if (seen instanceof TextKeySet) {
+      /** uuid keys spelled otherwise (upper case, braces): the canonical text, which the set holds */
+      let canonical: string | undefined;
+      if (reason === null && plan.uuidKeys && !(keyBytes && isCanonicalUuid(buf, starts[0], starts[0] + keyLen))) {
+        const text = keyBytes ? buf.toString('utf8', starts[0], starts[0] + keyLen) : String(key);
+        canonical = canonicalUuid(text);
+        if (canonical === undefined) reason = notUuidReason(text);
+      }
       if (reason === null) {
-        const id = keyBytes ? seen.addBytes(buf, starts[0], starts[0] + keyLen) : typeof key === 'number' ? seen.addInteger(key) : seen.addString(key!);
-        if (id < 0) reason = `duplicate key "${keyBytes ? buf.toString('utf8', starts[0], starts[0] + keyLen) : key}" (already seen in this run)`;
+        const id = canonical !== undefined ? seen.addString(canonical) : keyBytes ? seen.addBytes(buf, starts[0], starts[0] + keyLen) : typeof key === 'number' ? seen.addInteger(key) : seen.addString(key!);
+        if (id < 0) reason = `duplicate key "${canonical ?? (keyBytes ? buf.toString('utf8', starts[0], starts[0] + keyLen) : key)}" (already seen in this run)`;
         else batch.keyIds![r] = id;
       }
-      if (keyBytes && reason !== null) key = buf.toString('utf8', starts[0], starts[0] + keyLen);
+      if (keyBytes && reason !== null) key = canonical ?? buf.toString('utf8', starts[0], starts[0] + keyLen);
     } else if (reason === null && !seen.add(key!)) reason = `duplicate key "${key}" (already seen in this run)`;
     if (reason !== null) {
       batch.rejects.push({ line: null, key: key === null ? null : String(key), reason, raw: rawRow(reader, plan.rawNames, nf, plan.intKey, plan.binaryPassthrough) } satisfies Reject);

@@ -1,4 +1,7 @@
 import { defaults } from '../defaults.js';
+/** The SQL type of a result table's key column (`key_type`). */
+export type KeyType = 'text' | 'bigint' | 'uuid';
+
 /** The normalized job spec the code uses (what the user wrote lives in RawSpec). */
 export interface ModelInputSpec {
   /** model input name */
@@ -40,7 +43,8 @@ export interface JobSpec {
   model: { path: string; version?: string };
   source: SourceSpec;
   key: string;
-  keyType: 'text' | 'bigint';
+  /** the result table's key column type; text and uuid keys travel as bytes (TextKeySet), uuid ones canonical */
+  keyType: KeyType;
   inputs: ModelInputSpec[];
   outputs: OutputColumnSpec[];
   passthrough: string[];

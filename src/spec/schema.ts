@@ -70,7 +70,7 @@ export const rawSpecSchema = z.strictObject({
     .refine((s) => (s.csv ? 1 : 0) + (s.postgres ? 1 : 0) === 1, 'needs exactly one of csv or postgres, e.g. source: { csv: { path: "data/wine-{{ds}}.csv" } } or source: { postgres: { query: "SELECT id, a, b FROM features WHERE day = {{ds}}" } }')
     .describe('where rows come from'),
   key: columnName.describe('column identifying a row; unique per run'),
-  key_type: z.enum(['text', 'bigint']).default(defaults.keyType).describe('SQL type of the key column in the result table (default text)'),
+  key_type: z.enum(['text', 'bigint', 'uuid']).default(defaults.keyType).describe('SQL type of the key column in the result table: text (the default), bigint or uuid'),
   inputs: z
     // Feature columns never become SQL names of batchinfer's (a Postgres source quotes them): any header
     // name works, scikit-learn's "sepal length (cm)" too.

@@ -32,7 +32,7 @@ export const keyHelp: Record<string, KeyHelp> = {
   'source.postgres.query': h('one SELECT returning the key, input and passthrough columns', 'query: "SELECT id, a, b FROM features WHERE day = {{ds}}"'),
   'source.postgres.url': h('a postgres:// URL, or ${NAME} to take it from the environment', 'url: "${SOURCE_DATABASE_URL}"'),
   key: h('the column that identifies a row (unique per run)', 'key: id'),
-  key_type: h('text (the default) or bigint: the SQL type of the key column', 'key_type: bigint'),
+  key_type: h('text (the default), bigint or uuid: the SQL type of the key column', 'key_type: bigint'),
   inputs: h("a mapping of each model input to its source columns, in tensor order (batchinfer inspect <model.onnx> lists the model's inputs)", 'inputs: { float_input: [alcohol, malic_acid, ash] }'),
   'inputs.*': h('a list of source columns, in tensor order', 'float_input: [alcohol, malic_acid, ash]'),
   'inputs.*[]': h('a source column name', 'float_input: [alcohol, malic_acid, ash]'),

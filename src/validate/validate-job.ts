@@ -4,6 +4,7 @@ import { previewRows, type PreviewReject } from '../preview/preview-rows.js';
 import { rejectBudget } from '../runs/finish-run.js';
 import { checkResultTable, resultColumns } from '../sink/result-table.js';
 import type { JobSpec } from '../spec/job-spec.js';
+import { canonicalUuid } from '../sources/uuid-keys.js';
 
 /** Rows of the input validate reads and scores, as a run would: enough to meet a bad file early, cheap on any size. */
 export const validateSampleRows = 1_000;
@@ -19,7 +20,7 @@ export interface SampleFindings {
   /** the first few, in input order */
   firstRejects: PreviewReject[];
   /** what the scorable rows' keys look like: integers (canonical, 64-bit) or text; none when no row was scorable */
-  keysLookLike: 'integers' | 'text' | 'none';
+  keysLookLike: 'integers' | 'uuids' | 'text' | 'none';
 }
 
 /** What validate found about the result table. */
@@ -78,7 +79,14 @@ export async function validateJob(
     scorable: preview.rows.length,
     rejected: preview.rejects.length,
     firstRejects: preview.rejects.slice(0, shownRejects),
-    keysLookLike: preview.rows.length === 0 ? 'none' : preview.rows.every((r) => typeof r.key === 'number' || canonicalInt.test(r.key)) ? 'integers' : 'text',
+    keysLookLike:
+      preview.rows.length === 0
+        ? 'none'
+        : preview.rows.every((r) => typeof r.key === 'number' || canonicalInt.test(r.key))
+          ? 'integers'
+          : preview.rows.every((r) => typeof r.key === 'string' && canonicalUuid(r.key) !== undefined)
+            ? 'uuids'
+            : 'text',
   };
   found.sample = sample;
   const budget = rejectBudget(spec.maxRejected, rows);
@@ -88,6 +96,7 @@ export async function validateJob(
     );
   if (rows === 0) found.notes.push('the input has no rows for this date: a run would score nothing');
   if (spec.keyType === 'text' && sample.keysLookLike === 'integers') found.notes.push('keys look like integers: key_type: bigint would be faster (and a smaller result table)');
+  if (spec.keyType === 'text' && sample.keysLookLike === 'uuids') found.notes.push('keys look like UUIDs: key_type: uuid would be faster, a smaller result table, and joins with uuid columns without a cast');
 
   if (opts.results === 'unknown') found.table = { checked: false };
   else if (opts.results === 'none') found.table = { checked: true, exists: false, adds: [] };

@@ -77,6 +77,18 @@ describe('batchinfer init', () => {
     expect(specOf(out)).toMatchObject({ name: 'keep', sink: { table: 'scores.keep' } });
   }));
 
+  it('keys that are UUIDs (in any spelling PostgreSQL reads) draft key_type: uuid; one that is not drafts text', track(async () => {
+    write('uuids.csv', 'id,a,b,c\na0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,1,2,3\n{B0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12},4,5,6\n');
+    const r = await cli(['init', '--model', typedModel, '--csv', 'uuids.csv']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(specOf('jobs/uuids.yaml')).toMatchObject({ key: 'id', key_type: 'uuid' });
+    expect(fs.readFileSync(path.join(tmp.dir, 'jobs/uuids.yaml'), 'utf8')).toContain('# SQL type of the key in the result table: bigint, uuid or text. The first keys are UUIDs.');
+    write('mixed.csv', 'id,a,b,c\na0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,1,2,3\ncustomer-7,4,5,6\n');
+    const m = await cli(['init', '--model', typedModel, '--csv', 'mixed.csv']);
+    expect(m.code, m.stderr).toBe(0);
+    expect(specOf('jobs/mixed.yaml')).toMatchObject({ key: 'id', key_type: 'text' });
+  }));
+
   it('without a usable key column asks for --key; with --key a text key', track(async () => {
     write('nokey.csv', 'a,b,c,who\n1,2,3,ann\n4,5,6,bob\n');
     const r = await cli(['init', '--model', typedModel, '--csv', 'nokey.csv']);

@@ -54,7 +54,7 @@ const cases: [string, string, string][] = [
   ['a number over the maximum', spec({}, 'batch_size: 5000000'), 'x.yaml: batch_size: 5000000 is too large; write a whole number of rows per model call, from 1 to 1,000,000, e.g. batch_size: 1024'],
   ['negative max_rejected', spec({}, 'max_rejected: -1'), 'x.yaml: max_rejected: -1 is too small; write a fraction below 1, or a count of rows, 0 or more, e.g. max_rejected: 0.01'],
   ['negative min_rows', spec({}, 'min_rows: -1'), 'x.yaml: min_rows: -1 is too small; write a whole number of rows, 0 or more, e.g. min_rows: 1'],
-  ['a bad enum value', spec({}, 'key_type: uuid'), 'x.yaml: key_type: "uuid" is not allowed; write text (the default) or bigint: the SQL type of the key column, e.g. key_type: bigint'],
+  ['a bad enum value', spec({}, 'key_type: int'), 'x.yaml: key_type: "int" is not allowed; write text (the default), bigint or uuid: the SQL type of the key column, e.g. key_type: bigint'],
   ['a bad nested enum value', spec({ sink: 'sink: { table: scores.t, on_schema_change: ignore }' }), 'x.yaml: sink.on_schema_change: "ignore" is not allowed; write fail (the default) or append_new_columns, e.g. on_schema_change: append_new_columns'],
   ['a scalar for a mapping', spec({ sink: 'sink: scores.t' }), 'x.yaml: sink: "scores.t" is text; write a mapping with the result table, e.g. sink: { table: scores.wine }'],
   ['model as a path', spec({ model: 'model: m.onnx' }), 'x.yaml: model: "m.onnx" is text; write a mapping with the model file, e.g. model: { path: ../models/wine/model.onnx }'],

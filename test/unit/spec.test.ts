@@ -69,7 +69,7 @@ inputs: { x: [a, ""] }
 outputs: { score: { output: sum, index: -1 } }
 sink: { table: notqualified }
 batchsize: 10
-key_type: uuid
+key_type: integer
 schedule: { cron: "61 * * * *", timezone: Mars/Olympus_Mons }
 `;
     const lines = problems(yaml, 'bad.yaml');
