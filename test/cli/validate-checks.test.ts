@@ -81,6 +81,22 @@ describe('validate reads what run will read and checks the table run will write'
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: true, specs: [{ spec: 'clean.yaml', ok: true, job: 'clean', sample: { rows: 30, scorable: 30, rejected: 0 }, table: { checked: true, exists: true, adds: [] }, notes: [], errors: [] }] });
   }));
 
+  it('text keys that are UUIDs: a note that key_type: uuid would be faster; with it, a key that is not a UUID is a reject', ws.track(async () => {
+    const uuids = ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'B0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12', '{c0eebc99-9c0b-4ef8-bb6d-6bb9bd380a13}'];
+    fs.writeFileSync(path.join(ws.tmp.dir, 'uuids.csv'), ['id,a,b,c', ...uuids.map((k, i) => `${k},${i},1,2`)].join('\n') + '\n');
+    const asText = writeSpec(ws.tmp.dir, 'uuid-text.yaml', typedSpec({ name: 'uuid-text', source: { csv: { path: 'uuids.csv' } }, sink: { table: 'scores.uuid_text' } }));
+    const r = await cli(['validate', asText]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('  sample: the first 3 rows: 3 scorable, 0 rejected; keys: uuids\n');
+    expect(r.stdout).toContain('  note: keys look like UUIDs: key_type: uuid would be faster, a smaller result table, and joins with uuid columns without a cast\n');
+    fs.appendFileSync(path.join(ws.tmp.dir, 'uuids.csv'), 'customer-7,3,1,2\n');
+    const asUuid = writeSpec(ws.tmp.dir, 'uuid-typed.yaml', typedSpec({ name: 'uuid-typed', source: { csv: { path: 'uuids.csv' } }, key_type: 'uuid', sink: { table: 'scores.uuid_typed' } }));
+    const u = await cli(['validate', asUuid]);
+    expect(u.code).toBe(2);
+    expect(u.stdout).toContain('    rejected: line 5 (key customer-7): key "customer-7" is not a UUID (key_type: uuid)\n');
+    expect(u.stdout).not.toContain('note: keys look like');
+  }));
+
   it('a Postgres source: the first 1,000 rows of the query are read as a run reads them', ws.track(async () => {
     await query(ws.db.url, `CREATE TABLE public.f AS SELECT i::bigint AS id, CASE WHEN i = 3 THEN NULL ELSE 1.0 END::real AS a, 2.0::real AS b, 3.0::real AS c FROM generate_series(1, 5000) i`);
     const spec = writeSpec(ws.tmp.dir, 'pg.yaml', typedSpec({ name: 'pg', source: { postgres: { query: 'SELECT id, a, b, c FROM public.f' } }, sink: { table: 'scores.pg' } }));
