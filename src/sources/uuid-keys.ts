@@ -52,7 +52,7 @@ export function canonicalUuid(text: string): string | undefined {
 
 /** The reason a key is refused for `key_type: uuid`. */
 export function notUuidReason(key: string): string {
-  return `key "${key.length > 40 ? key.slice(0, 40) + "…" : key}" is not a UUID (key_type: uuid)`;
+  return `key "${key.length > 40 ? key.slice(0, 40) + '…' : key}" is not a UUID (key_type: uuid)`;
 }
 
 /** Write the 16 bytes of the canonical UUID text src[s, s + 36) at dst[q]. */
